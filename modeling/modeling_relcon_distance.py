@@ -1,0 +1,320 @@
+# Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch learned motif distance of RelCon (stage 1).
+
+Xu et al., "RelCon: Relative Contrastive Learning for a Motion Foundation Model for Wearable Data", ICLR 2025
+(arXiv:2411.18822), reference code https://github.com/maxxu05/relcon. The distance reconstructs an anchor window
+from a candidate window with one-head cross-attention over time; the summed squared reconstruction error is the
+distance, so candidates that share the anchor's motifs are near. Sparsemax follows Martins and Astudillo, "From
+Softmax to Sparsemax", ICML 2016.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput, logging
+
+from .configuration_relcon import RelConDistanceConfig
+from .modeling_relcon import _reject_unexpected_kwargs, validate_input_values
+
+
+logger = logging.get_logger(__name__)
+
+
+def sparsemax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """
+    Project `scores` onto the probability simplex along `dim`: like softmax, but exact zeros for low scores.
+
+    The result is `max(scores - threshold, 0)`, with the threshold chosen so that each slice sums to one. Autograd
+    through the sort and gather gives the sparsemax Jacobian, so no custom backward is needed.
+    """
+    compute_dtype = torch.float32 if scores.dtype in (torch.float16, torch.bfloat16) else scores.dtype
+    values = scores.to(compute_dtype)
+    sorted_values, _ = torch.sort(values, dim=dim, descending=True)
+    cumulative = sorted_values.cumsum(dim) - 1
+
+    size = values.shape[dim]
+    rank_shape = [1] * values.ndim
+    rank_shape[dim] = size
+    ranks = torch.arange(1, size + 1, device=values.device, dtype=compute_dtype).view(rank_shape)
+
+    # The support is every sorted position where rank * value still exceeds the running sum minus one.
+    support_size = (ranks * sorted_values > cumulative).sum(dim=dim, keepdim=True)
+    threshold = cumulative.gather(dim, support_size - 1) / support_size.to(compute_dtype)
+
+    return torch.clamp(values - threshold, min=0).to(scores.dtype)
+
+
+@dataclass
+class RelConDistanceOutput(ModelOutput):
+    r"""
+    Output of [`RelConDistanceModel`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`):
+            Mean of `distance` over the batch: the stage-1 training objective.
+        distance (`torch.FloatTensor` of shape `(batch_size,)`):
+            Sum over time and axes of the squared difference between the reconstruction and the anchor, in g^2.
+            Smaller means the candidate explains the anchor better. Not symmetric.
+        reconstruction (`torch.FloatTensor` of shape `(batch_size, anchor_length, num_channels)`):
+            The anchor rebuilt from the candidate, in g.
+        attention_weights (`torch.FloatTensor` of shape `(batch_size, anchor_length, candidate_length)`, *optional*):
+            Attention of each anchor time step over the candidate's time steps, returned with
+            `output_attentions=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    distance: torch.FloatTensor | None = None
+    reconstruction: torch.FloatTensor | None = None
+    attention_weights: torch.FloatTensor | None = None
+
+
+class RelConRevIN(nn.Module):
+    """Reversible instance normalisation with statistics taken from the candidate window."""
+
+    def __init__(self, config: RelConDistanceConfig):
+        super().__init__()
+        self.eps = config.revin_eps
+        self.affine = config.revin_affine
+        if self.affine:
+            self.affine_weight = nn.Parameter(torch.ones(config.num_channels))
+            self.affine_bias = nn.Parameter(torch.zeros(config.num_channels))
+
+    def statistics(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-window, per-channel mean and standard deviation over time, each of shape (batch, 1, channels)."""
+        mean = values.mean(dim=1, keepdim=True).detach()
+        std = torch.sqrt(values.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        return mean, std
+
+    def normalize(self, values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        values = (values - mean) / std
+        if self.affine:
+            values = values * self.affine_weight + self.affine_bias
+        return values
+
+    def denormalize(self, values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        if self.affine:
+            # eps squared keeps the division finite if training drives a scale to zero, as in the reference code.
+            values = (values - self.affine_bias) / (self.affine_weight + self.eps * self.eps)
+        return values * std + mean
+
+
+class RelConDilatedBlock(nn.Module):
+    """1x1 bottleneck, dilated convolution, residual sum, GELU, InstanceNorm: (batch, hidden, time) kept."""
+
+    def __init__(self, config: RelConDistanceConfig, dilation: int):
+        super().__init__()
+        self.bottleneck = nn.Conv1d(config.hidden_size, config.bottleneck_size, kernel_size=1)
+        self.dilated_conv = nn.Conv1d(
+            config.bottleneck_size,
+            config.hidden_size,
+            kernel_size=config.kernel_size,
+            dilation=dilation,
+            padding=(config.kernel_size - 1) // 2 * dilation,
+        )
+        self.activation = nn.GELU()
+        self.norm = nn.InstanceNorm1d(config.hidden_size, affine=False, track_running_stats=False)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.activation(self.dilated_conv(self.bottleneck(hidden_states)) + hidden_states))
+
+
+class RelConDilatedConvStack(nn.Module):
+    """Input convolution and dilated residual blocks: (batch, channels, time) -> (batch, hidden_size, time)."""
+
+    def __init__(self, config: RelConDistanceConfig):
+        super().__init__()
+        self.kernel_size = config.kernel_size
+        self.rescale_borders = config.rescale_input_borders
+        self.input_conv = nn.Conv1d(
+            config.num_channels, config.hidden_size, kernel_size=config.kernel_size, padding=config.kernel_size // 2
+        )
+        self.activation = nn.GELU()
+        self.norm = nn.InstanceNorm1d(config.hidden_size, affine=False, track_running_stats=False)
+        self.blocks = nn.ModuleList(
+            RelConDilatedBlock(config, dilation=2**index) for index in range(config.num_dilated_blocks)
+        )
+
+    def _border_scale(self, length: int, like: torch.Tensor) -> torch.Tensor:
+        # kernel taps / taps that fall inside the window, per output step: 1 in the interior, up to about 2 at edges.
+        ones = torch.ones(1, 1, length, device=like.device, dtype=like.dtype)
+        taps = torch.ones(1, 1, self.kernel_size, device=like.device, dtype=like.dtype)
+        valid_taps = nn.functional.conv1d(ones, taps, padding=self.kernel_size // 2)
+        return self.kernel_size / valid_taps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        features = self.input_conv(hidden_states)
+        if self.rescale_borders:
+            bias = self.input_conv.bias.view(1, -1, 1)
+            features = (features - bias) * self._border_scale(hidden_states.shape[-1], features) + bias
+        hidden_states = self.norm(self.activation(features))
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+
+        return hidden_states
+
+
+class RelConDistancePreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading glue of the distance model."""
+
+    config: RelConDistanceConfig
+    config_class = RelConDistanceConfig
+    base_model_prefix = "relcon_distance"
+    main_input_name = "anchor_values"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # PyTorch's default layer initialisation, which the reference code trains from.
+        if isinstance(module, (nn.Conv1d, nn.Linear)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight.shape[1] * math.prod(module.weight.shape[2:])
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, RelConRevIN) and module.affine:
+            init.ones_(module.affine_weight)
+            init.zeros_(module.affine_bias)
+
+
+class RelConDistanceModel(RelConDistancePreTrainedModel):
+    """
+    Learned motif distance d(anchor, candidate): how badly the candidate reconstructs the anchor.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from relcon_hf import RelConDistanceConfig, RelConDistanceModel
+
+    >>> model = RelConDistanceModel(RelConDistanceConfig()).eval()
+    >>> anchors, candidates = torch.randn(4, 256, 3), torch.randn(4, 256, 3)
+    >>> model(anchors, candidates).distance.shape
+    torch.Size([4])
+    ```
+    """
+
+    def __init__(self, config: RelConDistanceConfig):
+        super().__init__(config)
+        self.revin = RelConRevIN(config)
+        self.query_encoder = RelConDilatedConvStack(config)
+        self.key_encoder = RelConDilatedConvStack(config)
+        self.value_encoder = RelConDilatedConvStack(config)
+        self.attention_dropout = nn.Dropout(config.attention_dropout)
+        self.output_projection = nn.Linear(config.hidden_size, config.num_channels)
+
+        self.post_init()
+
+    def _attention_weights(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        scores = queries @ keys.transpose(1, 2) / math.sqrt(self.config.hidden_size)
+        if self.config.attention == "sparsemax":
+            return sparsemax(scores, dim=-1)
+        return torch.softmax(scores, dim=-1)
+
+    def forward(
+        self,
+        anchor_values: torch.Tensor,
+        candidate_values: torch.Tensor,
+        *,
+        output_attentions: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> RelConDistanceOutput | tuple[torch.Tensor, ...]:
+        r"""
+        Reconstruct each anchor from its candidate and measure the error.
+
+        Args:
+            anchor_values (`torch.FloatTensor` of shape `(batch_size, anchor_length, num_channels)`):
+                Windows to reconstruct, in g.
+            candidate_values (`torch.FloatTensor` of shape `(batch_size, candidate_length, num_channels)`):
+                One candidate per anchor, in g. Both windows are normalised with the candidate's statistics.
+            output_attentions (`bool`, *optional*, defaults to `False`):
+                Whether to return the attention weights.
+            return_dict (`bool`, *optional*):
+                Whether to return a [`~transformers.utils.ModelOutput`] instead of a tuple.
+
+        Returns:
+            [`RelConDistanceOutput`] with `distance` of shape `(batch_size,)` and `reconstruction` of shape
+            `(batch_size, anchor_length, num_channels)`.
+        """
+        _reject_unexpected_kwargs(type(self).__name__, kwargs)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        channels, min_length = self.config.num_channels, self.config.kernel_size // 2 + 1
+        validate_input_values(anchor_values, channels, min_length, name="anchor_values")
+        validate_input_values(candidate_values, channels, min_length, name="candidate_values")
+        if anchor_values.shape[0] != candidate_values.shape[0]:
+            raise ValueError(
+                "`anchor_values` and `candidate_values` must hold the same number of windows (one candidate per "
+                f"anchor), got {anchor_values.shape[0]} and {candidate_values.shape[0]}."
+            )
+        weight_dtype = self.output_projection.weight.dtype
+        if not torch.is_autocast_enabled(anchor_values.device.type):
+            anchor_values = anchor_values.to(weight_dtype)
+            candidate_values = candidate_values.to(weight_dtype)
+
+        # Both windows are scaled by the candidate's statistics, so the distance ignores the candidate's offset and
+        # gain but not the anchor's.
+        mean, std = self.revin.statistics(candidate_values)
+        normalized_anchor = self.revin.normalize(anchor_values, mean, std)
+        normalized_candidate = self.revin.normalize(candidate_values, mean, std)
+
+        queries = self.query_encoder(normalized_anchor.transpose(1, 2)).transpose(1, 2)
+        keys = self.key_encoder(normalized_candidate.transpose(1, 2)).transpose(1, 2)
+        values = self.value_encoder(normalized_candidate.transpose(1, 2)).transpose(1, 2)
+
+        attention_weights = self._attention_weights(queries, keys)
+        attended = self.attention_dropout(attention_weights) @ values
+        reconstruction = self.revin.denormalize(self.output_projection(attended), mean, std)
+
+        distance = (reconstruction.float() - anchor_values.float()).pow(2).sum(dim=(1, 2))
+        loss = distance.mean()
+
+        if not return_dict:
+            outputs = (loss, distance, reconstruction)
+            return outputs + (attention_weights,) if output_attentions else outputs
+
+        return RelConDistanceOutput(
+            loss=loss,
+            distance=distance,
+            reconstruction=reconstruction,
+            attention_weights=attention_weights if output_attentions else None,
+        )
+
+    def pairwise_distances(
+        self, anchor_values: torch.Tensor, candidate_values: torch.Tensor, *, chunk_size: int = 1024
+    ) -> torch.Tensor:
+        """
+        Distance from every anchor to each of its candidates, in chunks of at most `chunk_size` pairs.
+
+        Args:
+            anchor_values (`torch.FloatTensor` of shape `(num_anchors, sequence_length, num_channels)`):
+                Anchor windows, in g.
+            candidate_values (`torch.FloatTensor` of shape `(num_anchors, num_candidates, sequence_length, num_channels)`):
+                The candidates of each anchor, in g.
+            chunk_size (`int`, *optional*, defaults to 1024):
+                Pairs per forward pass; bounds peak memory.
+
+        Returns:
+            `torch.FloatTensor` of shape `(num_anchors, num_candidates)`: `distances[i, j] = d(anchor i, candidate j)`.
+        """
+        if candidate_values.ndim != 4 or candidate_values.shape[0] != anchor_values.shape[0]:
+            raise ValueError(
+                "`candidate_values` must have shape (num_anchors, num_candidates, sequence_length, num_channels) "
+                f"with num_anchors={anchor_values.shape[0]}, got {tuple(candidate_values.shape)}."
+            )
+        if chunk_size < 1:
+            raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size}.")
+        num_anchors, num_candidates = candidate_values.shape[:2]
+        anchors = anchor_values[:, None].expand(-1, num_candidates, -1, -1).reshape(-1, *anchor_values.shape[1:])
+        candidates = candidate_values.reshape(-1, *candidate_values.shape[2:])
+
+        distances = []
+        for start in range(0, anchors.shape[0], chunk_size):
+            stop = start + chunk_size
+            distances.append(self(anchors[start:stop], candidates[start:stop], return_dict=True).distance)
+
+        return torch.cat(distances).view(num_anchors, num_candidates)
+
+
+__all__ = ["RelConDistanceModel", "RelConDistancePreTrainedModel", "sparsemax"]
