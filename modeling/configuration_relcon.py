@@ -189,7 +189,7 @@ class RelConConfig(PreTrainedConfig):
         jump = self.stem_stride
         field += (self.stem_pool_kernel_size - 1) * jump
         jump *= self.stem_pool_stride
-        for num_blocks, kernel_size in zip(self.stage_num_blocks, self.stage_kernel_sizes):
+        for num_blocks, kernel_size in zip(self.stage_num_blocks, self.stage_kernel_sizes, strict=True):
             field += 2 * num_blocks * (kernel_size - 1) * jump
 
         return field
@@ -276,9 +276,7 @@ class RelConDistanceConfig(PreTrainedConfig):
         if self.num_dilated_blocks < 0:
             raise ValueError(f"`num_dilated_blocks` must be a non-negative integer, got {self.num_dilated_blocks!r}.")
         if self.kernel_size % 2 == 0:
-            raise ValueError(
-                f"`kernel_size` must be odd so that 'same' padding is symmetric, got {self.kernel_size}."
-            )
+            raise ValueError(f"`kernel_size` must be odd so that 'same' padding is symmetric, got {self.kernel_size}.")
         _check_choice("attention", self.attention, ATTENTION_FUNCTIONS)
         _check_probability("attention_dropout", self.attention_dropout)
         _check_positive_float("revin_eps", self.revin_eps)

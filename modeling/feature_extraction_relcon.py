@@ -65,8 +65,9 @@ def resample_polyphase(values: np.ndarray, up: int, down: int) -> np.ndarray:
     """
     Resample `values` of shape (time, channels) by up/down with an anti-aliasing polyphase FIR filter.
 
-    The signal is extended with its first and last samples beyond its ends, so a recording with a gravity offset
-    does not ring at the borders. Output length is `ceil(time * up / down)`. Work is done in blocks, so memory
+    The filter is `scipy.signal.resample_poly`'s default with each polyphase branch normalised to unit DC gain. The
+    signal is extended with its first and last samples beyond its ends, so a recording with a gravity offset does
+    not ring at the borders. Output length is `ceil(time * up / down)`. Work is done in blocks, so memory
     grows with the block size, not with the recording length.
     """
     if up == down == 1:
@@ -80,6 +81,9 @@ def resample_polyphase(values: np.ndarray, up: int, down: int) -> np.ndarray:
     padded = np.zeros(taps_per_phase * up)
     padded[: len(response)] = response
     phases = padded.reshape(taps_per_phase, up).T  # (up, taps_per_phase)
+    # Each phase sums to 1 only up to the window's ripple (about 5e-4 for 50 -> 100 Hz), which would turn gravity
+    # into a small tone at the old sampling rate; normalising every phase keeps a constant signal constant.
+    phases = phases / phases.sum(axis=1, keepdims=True)
 
     num_outputs = -(-num_samples * up // down)
     output = np.empty((num_outputs, values.shape[1]), dtype=np.float64)
@@ -204,7 +208,7 @@ class RelConFeatureExtractor(SequenceFeatureExtractor):
 
         # Convert each recording to g at the model's rate.
         converted = []
-        for index, (recording, rate, recording_unit) in enumerate(zip(recordings, rates, units)):
+        for index, (recording, rate, recording_unit) in enumerate(zip(recordings, rates, units, strict=True)):
             converted.append(self._convert_recording(recording, rate, recording_unit, index))
 
         # Cut windows, or keep whole recordings.
@@ -272,7 +276,8 @@ class RelConFeatureExtractor(SequenceFeatureExtractor):
             if recording.shape[0] == channels:
                 hint = " It looks channels-first; pass `recording.T`."
             raise ValueError(
-                f"Recording {index} must have shape (time, {channels}) with the axes last, got {recording.shape}.{hint}"
+                f"Recording {index} must have shape (time, {channels}) with the axes last, got "
+                f"{recording.shape}.{hint}"
             )
         if recording.shape[0] == 0:
             raise ValueError(f"Recording {index} is empty (shape {recording.shape}).")

@@ -22,8 +22,10 @@ from .configuration_relcon import RelConConfig
 logger = logging.get_logger(__name__)
 
 
-def validate_input_values(input_values: object, num_channels: int, min_length: int, name: str = "input_values") -> None:
-    """Raise `ValueError` or `TypeError` unless `input_values` is a (batch_size, sequence_length, num_channels) tensor."""
+def validate_input_values(
+    input_values: object, num_channels: int, min_length: int, name: str = "input_values"
+) -> None:
+    """Raise `ValueError` or `TypeError` unless `input_values` is a (batch, sequence_length, num_channels) tensor."""
     if not isinstance(input_values, torch.Tensor):
         raise TypeError(
             f"`{name}` must be a torch.Tensor of shape (batch_size, sequence_length, {num_channels}), "
@@ -78,14 +80,16 @@ class RelConSequenceClassifierOutput(ModelOutput):
 
 
 class RelConStem(nn.Module):
-    """Strided convolution, BatchNorm, ReLU and max-pool: (batch, channels, time) -> (batch, stem_channels, time / 4)."""
+    """Strided conv, BatchNorm, ReLU and max-pool: (batch, channels, time) -> (batch, stem_channels, time / 4)."""
 
     def __init__(self, config: RelConConfig):
         super().__init__()
         self.conv = nn.Conv1d(
             config.num_channels, config.stem_channels, kernel_size=config.stem_kernel_size, stride=config.stem_stride
         )
-        self.norm = nn.BatchNorm1d(config.stem_channels, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum)
+        self.norm = nn.BatchNorm1d(
+            config.stem_channels, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum
+        )
         self.activation = nn.ReLU()
         self.pool = nn.MaxPool1d(kernel_size=config.stem_pool_kernel_size, stride=config.stem_pool_stride)
 
@@ -151,7 +155,9 @@ class RelConPreTrainedModel(PreTrainedModel):
         if self._auto_class is not None:
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
             auto_map.setdefault("AutoModel", "modeling_relcon.RelConModel")
-            auto_map.setdefault("AutoModelForSequenceClassification", "modeling_relcon.RelConForSequenceClassification")
+            auto_map.setdefault(
+                "AutoModelForSequenceClassification", "modeling_relcon.RelConForSequenceClassification"
+            )
             self.config.auto_map = auto_map
         return super().save_pretrained(save_directory, *args, **kwargs)
 
@@ -195,7 +201,7 @@ class RelConModel(RelConPreTrainedModel):
         in_channels = config.stem_channels
         stages = []
         for num_blocks, channels, kernel_size in zip(
-            config.stage_num_blocks, config.stage_channels, config.stage_kernel_sizes
+            config.stage_num_blocks, config.stage_channels, config.stage_kernel_sizes, strict=True
         ):
             stages.append(RelConStage(config, in_channels, channels, num_blocks, kernel_size))
             in_channels = channels

@@ -24,28 +24,47 @@ from .modeling_relcon import _reject_unexpected_kwargs, validate_input_values
 logger = logging.get_logger(__name__)
 
 
+# Sparsemax first looks for its support among this many top scores; sorting whole rows is the slow path on CPU.
+_SPARSEMAX_TOP_K = 64
+
+
+def _sparsemax_threshold(sorted_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Threshold and support size from scores sorted in descending order along the last dimension."""
+    cumulative = sorted_values.cumsum(dim=-1) - 1
+    ranks = torch.arange(1, sorted_values.shape[-1] + 1, device=sorted_values.device, dtype=sorted_values.dtype)
+    # The support is every sorted position where rank * value still exceeds the running sum minus one.
+    support_size = (ranks * sorted_values > cumulative).sum(dim=-1, keepdim=True)
+    threshold = cumulative.gather(-1, support_size - 1) / support_size.to(sorted_values.dtype)
+    return threshold, support_size
+
+
 def sparsemax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """
     Project `scores` onto the probability simplex along `dim`: like softmax, but exact zeros for low scores.
 
-    The result is `max(scores - threshold, 0)`, with the threshold chosen so that each slice sums to one. Autograd
-    through the sort and gather gives the sparsemax Jacobian, so no custom backward is needed.
+    The result is `max(scores - threshold, 0)`, with the threshold chosen so that each slice sums to one. The
+    threshold is found among the top 64 scores of each slice, and from a full sort only for slices whose support is
+    larger. Autograd through the top-k, cumsum and gather gives the sparsemax Jacobian, so no custom backward is
+    needed. Half-precision input is computed in float32.
     """
     compute_dtype = torch.float32 if scores.dtype in (torch.float16, torch.bfloat16) else scores.dtype
-    values = scores.to(compute_dtype)
-    sorted_values, _ = torch.sort(values, dim=dim, descending=True)
-    cumulative = sorted_values.cumsum(dim) - 1
+    values = scores.to(compute_dtype).movedim(dim, -1)
+    size = values.shape[-1]
 
-    size = values.shape[dim]
-    rank_shape = [1] * values.ndim
-    rank_shape[dim] = size
-    ranks = torch.arange(1, size + 1, device=values.device, dtype=compute_dtype).view(rank_shape)
+    top_k = min(size, _SPARSEMAX_TOP_K)
+    top_values = torch.topk(values, top_k, dim=-1).values
+    threshold, support_size = _sparsemax_threshold(top_values)
 
-    # The support is every sorted position where rank * value still exceeds the running sum minus one.
-    support_size = (ranks * sorted_values > cumulative).sum(dim=dim, keepdim=True)
-    threshold = cumulative.gather(dim, support_size - 1) / support_size.to(compute_dtype)
+    # Where the support fills every one of the top-k scores it may continue past them: redo those slices fully.
+    if top_k < size:
+        needs_full_sort = (support_size == top_k).squeeze(-1)
+        if needs_full_sort.any():
+            rows = needs_full_sort.nonzero(as_tuple=True)
+            sorted_rows = torch.sort(values[rows], dim=-1, descending=True).values
+            threshold = threshold.index_put(rows, _sparsemax_threshold(sorted_rows)[0])
 
-    return torch.clamp(values - threshold, min=0).to(scores.dtype)
+    probabilities = torch.clamp(values - threshold, min=0)
+    return probabilities.movedim(-1, dim).to(scores.dtype)
 
 
 @dataclass
@@ -212,6 +231,33 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
             return sparsemax(scores, dim=-1)
         return torch.softmax(scores, dim=-1)
 
+    def _encode_candidates(
+        self, candidate_values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """RevIN statistics (batch, 1, channels) and keys and values (batch, time, hidden) of candidate windows."""
+        mean, std = self.revin.statistics(candidate_values)
+        normalized_candidate = self.revin.normalize(candidate_values, mean, std).transpose(1, 2)
+        keys = self.key_encoder(normalized_candidate).transpose(1, 2)
+        values = self.value_encoder(normalized_candidate).transpose(1, 2)
+        return mean, std, keys, values
+
+    def _reconstruct(
+        self,
+        anchor_values: torch.Tensor,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rebuild each anchor from its candidate's keys and values; returns the reconstruction and attention."""
+        # The anchor is scaled by the candidate's statistics, so queries depend on the pair, keys and values do not.
+        normalized_anchor = self.revin.normalize(anchor_values, mean, std)
+        queries = self.query_encoder(normalized_anchor.transpose(1, 2)).transpose(1, 2)
+        attention_weights = self._attention_weights(queries, keys)
+        attended = self.attention_dropout(attention_weights) @ values
+        reconstruction = self.revin.denormalize(self.output_projection(attended), mean, std)
+        return reconstruction, attention_weights
+
     def forward(
         self,
         anchor_values: torch.Tensor,
@@ -253,19 +299,8 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
             anchor_values = anchor_values.to(weight_dtype)
             candidate_values = candidate_values.to(weight_dtype)
 
-        # Both windows are scaled by the candidate's statistics, so the distance ignores the candidate's offset and
-        # gain but not the anchor's.
-        mean, std = self.revin.statistics(candidate_values)
-        normalized_anchor = self.revin.normalize(anchor_values, mean, std)
-        normalized_candidate = self.revin.normalize(candidate_values, mean, std)
-
-        queries = self.query_encoder(normalized_anchor.transpose(1, 2)).transpose(1, 2)
-        keys = self.key_encoder(normalized_candidate.transpose(1, 2)).transpose(1, 2)
-        values = self.value_encoder(normalized_candidate.transpose(1, 2)).transpose(1, 2)
-
-        attention_weights = self._attention_weights(queries, keys)
-        attended = self.attention_dropout(attention_weights) @ values
-        reconstruction = self.revin.denormalize(self.output_projection(attended), mean, std)
+        mean, std, keys, values = self._encode_candidates(candidate_values)
+        reconstruction, attention_weights = self._reconstruct(anchor_values, mean, std, keys, values)
 
         distance = (reconstruction.float() - anchor_values.float()).pow(2).sum(dim=(1, 2))
         loss = distance.mean()
@@ -281,19 +316,78 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
             attention_weights=attention_weights if output_attentions else None,
         )
 
-    def pairwise_distances(
-        self, anchor_values: torch.Tensor, candidate_values: torch.Tensor, *, chunk_size: int = 1024
+    def distances_for_pairs(
+        self,
+        anchor_values: torch.Tensor,
+        candidate_values: torch.Tensor,
+        anchor_index: torch.Tensor,
+        candidate_index: torch.Tensor,
+        *,
+        chunk_size: int = 512,
     ) -> torch.Tensor:
         """
-        Distance from every anchor to each of its candidates, in chunks of at most `chunk_size` pairs.
+        Distance for each (anchor, candidate) pair, computing each candidate's keys and values once.
+
+        Only the queries depend on the pair (the anchor is normalised with the candidate's statistics), so a window
+        that is a candidate of many anchors costs one key and value pass, not one per pair.
+
+        Args:
+            anchor_values (`torch.FloatTensor` of shape `(num_anchors, anchor_length, num_channels)`):
+                Anchor windows, in g.
+            candidate_values (`torch.FloatTensor` of shape `(num_windows, candidate_length, num_channels)`):
+                Every window that appears as a candidate, in g.
+            anchor_index (`torch.LongTensor` of shape `(num_pairs,)`):
+                Row of `anchor_values` for each pair.
+            candidate_index (`torch.LongTensor` of shape `(num_pairs,)`):
+                Row of `candidate_values` for each pair.
+            chunk_size (`int`, *optional*, defaults to 512):
+                Windows or pairs per pass; bounds peak memory.
+
+        Returns:
+            `torch.FloatTensor` of shape `(num_pairs,)`: `d(anchor_values[anchor_index[p]],
+            candidate_values[candidate_index[p]])`.
+        """
+        channels, min_length = self.config.num_channels, self.config.kernel_size // 2 + 1
+        validate_input_values(anchor_values, channels, min_length, name="anchor_values")
+        validate_input_values(candidate_values, channels, min_length, name="candidate_values")
+        if anchor_index.shape != candidate_index.shape or anchor_index.ndim != 1:
+            raise ValueError(
+                "`anchor_index` and `candidate_index` must be 1-D and of equal length (one entry per pair), got "
+                f"shapes {tuple(anchor_index.shape)} and {tuple(candidate_index.shape)}."
+            )
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+
+        features = [
+            self._encode_candidates(candidate_values[start : start + chunk_size])
+            for start in range(0, candidate_values.shape[0], chunk_size)
+        ]
+        mean, std, keys, values = (torch.cat(parts) for parts in zip(*features, strict=True))
+
+        distances = []
+        for start in range(0, anchor_index.shape[0], chunk_size):
+            anchors = anchor_values[anchor_index[start : start + chunk_size]]
+            candidates = candidate_index[start : start + chunk_size]
+            reconstruction, _ = self._reconstruct(
+                anchors, mean[candidates], std[candidates], keys[candidates], values[candidates]
+            )
+            distances.append((reconstruction.float() - anchors.float()).pow(2).sum(dim=(1, 2)))
+
+        return torch.cat(distances)
+
+    def pairwise_distances(
+        self, anchor_values: torch.Tensor, candidate_values: torch.Tensor, *, chunk_size: int = 512
+    ) -> torch.Tensor:
+        """
+        Distance from every anchor to each of its own candidates.
 
         Args:
             anchor_values (`torch.FloatTensor` of shape `(num_anchors, sequence_length, num_channels)`):
                 Anchor windows, in g.
-            candidate_values (`torch.FloatTensor` of shape `(num_anchors, num_candidates, sequence_length, num_channels)`):
+            candidate_values (`torch.FloatTensor` of shape `(num_anchors, num_candidates, length, num_channels)`):
                 The candidates of each anchor, in g.
-            chunk_size (`int`, *optional*, defaults to 1024):
-                Pairs per forward pass; bounds peak memory.
+            chunk_size (`int`, *optional*, defaults to 512):
+                Windows or pairs per pass; bounds peak memory.
 
         Returns:
             `torch.FloatTensor` of shape `(num_anchors, num_candidates)`: `distances[i, j] = d(anchor i, candidate j)`.
@@ -303,18 +397,19 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
                 "`candidate_values` must have shape (num_anchors, num_candidates, sequence_length, num_channels) "
                 f"with num_anchors={anchor_values.shape[0]}, got {tuple(candidate_values.shape)}."
             )
-        if chunk_size < 1:
-            raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size}.")
         num_anchors, num_candidates = candidate_values.shape[:2]
-        anchors = anchor_values[:, None].expand(-1, num_candidates, -1, -1).reshape(-1, *anchor_values.shape[1:])
-        candidates = candidate_values.reshape(-1, *candidate_values.shape[2:])
+        device = anchor_values.device
+        anchor_index = torch.arange(num_anchors, device=device).repeat_interleave(num_candidates)
+        candidate_index = torch.arange(num_anchors * num_candidates, device=device)
+        distances = self.distances_for_pairs(
+            anchor_values,
+            candidate_values.reshape(-1, *candidate_values.shape[2:]),
+            anchor_index,
+            candidate_index,
+            chunk_size=chunk_size,
+        )
 
-        distances = []
-        for start in range(0, anchors.shape[0], chunk_size):
-            stop = start + chunk_size
-            distances.append(self(anchors[start:stop], candidates[start:stop], return_dict=True).distance)
-
-        return torch.cat(distances).view(num_anchors, num_candidates)
+        return distances.view(num_anchors, num_candidates)
 
 
 __all__ = ["RelConDistanceModel", "RelConDistancePreTrainedModel", "sparsemax"]
