@@ -1,0 +1,44 @@
+# Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
+"""Data layer of relcon-hf: recording readers, the seglearn watch corpus, Parquet shards and streaming readers.
+
+Recordings (CSV, Parquet, NumPy, or the seglearn smartwatch corpus) are converted to g at 100 Hz, cut into windows
+and written as Parquet shards with one candidate group (one subject in one hour or session) per row. The streams
+read them back with `datasets` for the two RelCon training stages.
+"""
+
+from .readers import Recording, detect_unit, read_recording
+from .shards import (
+    CandidateGroup,
+    ShardWriter,
+    prepare_recordings,
+    prepare_watch,
+    read_manifest,
+    shard_features,
+    split_subjects,
+)
+from .streaming import AnchorCandidateStream, WindowStream, load_labelled_windows, shard_files
+from .watch import WatchCorpus, find_watch_file, load_watch_corpus
+from .windowing import RecordingWindows, window_recording
+
+
+__all__ = [
+    "AnchorCandidateStream",
+    "CandidateGroup",
+    "Recording",
+    "RecordingWindows",
+    "ShardWriter",
+    "WatchCorpus",
+    "WindowStream",
+    "detect_unit",
+    "find_watch_file",
+    "load_labelled_windows",
+    "load_watch_corpus",
+    "prepare_recordings",
+    "prepare_watch",
+    "read_manifest",
+    "read_recording",
+    "shard_features",
+    "shard_files",
+    "split_subjects",
+    "window_recording",
+]
