@@ -1,0 +1,247 @@
+# Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
+"""Command line of relcon-hf: prepare shards and pre-train RelCon.
+
+```
+relcon-hf prepare --dataset watch --output-dir SHARDS
+relcon-hf prepare --input a.csv b.parquet --sampling-rate 50 --output-dir SHARDS
+relcon-hf pretrain-distance --shards SHARDS --output-dir DISTANCE
+relcon-hf pretrain --shards SHARDS --distance-model DISTANCE --output-dir RUN
+relcon-hf pretrain --preset cpu --output-dir RUN            # everything, on the default real corpus
+accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...
+```
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+logger = logging.getLogger(__name__)
+
+# Flags shared by both training commands, mapped to `TrainingSettings` fields. Defaults are None so that a flag
+# overrides the preset only when given.
+_TRAINING_FLAGS = {
+    "max_steps": (int, "Optimizer steps to train for."),
+    "batch_size": (int, "Windows (stage 1) or anchors (stage 2) per process and micro-batch."),
+    "learning_rate": (float, "Peak learning rate of Adam."),
+    "weight_decay": (float, "L2 penalty of Adam."),
+    "lr_scheduler": (str, "transformers schedule name: constant, cosine, linear, ..."),
+    "warmup_steps": (int, "Linear warm-up steps."),
+    "gradient_accumulation_steps": (int, "Micro-batches per optimizer step."),
+    "max_grad_norm": (float, "Clip the gradient norm to this value."),
+    "mixed_precision": (str, "Autocast precision: no, bf16 or fp16."),
+    "checkpoint_steps": (int, "Save a resumable training state every N steps (0: never)."),
+    "checkpoints_to_keep": (int, "Newest training states kept on disk."),
+    "eval_steps": (int, "Evaluate on the validation subjects every N steps (0: only at the end)."),
+    "eval_batches": (int, "Maximum validation batches per evaluation."),
+    "logging_steps": (int, "Log the training loss every N steps."),
+    "num_workers": (int, "DataLoader worker processes per training process."),
+    "shuffle_buffer_size": (int, "Windows or anchors in the streaming shuffle buffer."),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relcon-hf",
+        description="RelCon motion foundation model for wrist accelerometry: data preparation and pre-training.",
+    )
+    parser.add_argument("--version", action="version", version=f"relcon-hf {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="Logging level: DEBUG, INFO, WARNING or ERROR.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    _add_prepare_parser(commands)
+    _add_distance_parser(commands)
+    _add_pretrain_parser(commands)
+    return parser
+
+
+def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
+    prepare = commands.add_parser(
+        "prepare",
+        help="Turn recordings into Parquet shards of candidate groups.",
+        description="Turn the default watch corpus or your recordings into Parquet shards for pre-training.",
+    )
+    source = prepare.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=["watch"], help="A built-in real corpus: 'watch' (seglearn).")
+    source.add_argument("--input", nargs="+", metavar="FILE", help="CSV, Parquet or NumPy recordings.")
+    prepare.add_argument("--output-dir", required=True, help="Folder for the shards and manifest.json.")
+    prepare.add_argument("--sampling-rate", type=float, help="Rate of the input recordings in Hz.")
+    prepare.add_argument("--unit", choices=["g", "m/s^2"], help="Unit of the input (detected when omitted).")
+    prepare.add_argument("--columns", nargs=3, metavar=("X", "Y", "Z"), help="Names of the three axis columns.")
+    prepare.add_argument("--time-column", help="Name of the timestamp column.")
+    prepare.add_argument("--subject-ids", nargs="+", help="One subject id per input file (default: file stem).")
+    prepare.add_argument("--group-seconds", type=float, default=3600.0, help="Length of a candidate group in s.")
+    prepare.add_argument("--window-length", type=int, default=256, help="Window length in samples at 100 Hz.")
+    prepare.add_argument("--hop-length", type=int, help="Step between windows in samples (watch default: 128).")
+    prepare.add_argument("--validation-fraction", type=float, default=0.2, help="Share of subjects held out.")
+    prepare.add_argument("--seed", type=int, default=0, help="Seed of the subject split.")
+    prepare.add_argument("--watch-path", help="Path of watch_dataset.npy when seglearn is not installed.")
+    prepare.add_argument("--overwrite", action="store_true", help="Replace shards prepared with other settings.")
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    for name, (kind, help_text) in _TRAINING_FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=help_text)
+    parser.add_argument("--resume-from", help="A checkpoints/step_<n> folder, or 'latest'.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of initialisation, data order and augmentations.")
+    parser.add_argument("--report-to", nargs="+", default=None, help="Accelerate trackers (default: jsonl).")
+    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu", help="Named settings to start from.")
+    parser.add_argument("--config", help="JSON file shaped like a preset; its values override the preset.")
+
+
+def _add_distance_parser(commands: argparse._SubParsersAction) -> None:
+    distance = commands.add_parser(
+        "pretrain-distance",
+        help="Stage 1: train the learned motif distance.",
+        description="Stage 1: train the learned motif distance on windows and their augmented copies.",
+    )
+    distance.add_argument("--shards", required=True, help="Shard folder from `relcon-hf prepare`.")
+    distance.add_argument("--output-dir", required=True, help="Folder of the distance checkpoint.")
+    distance.add_argument("--attention", choices=["sparsemax", "softmax"], help="Attention weight function.")
+    _add_training_flags(distance)
+
+
+def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="Stage 2 (and whatever it needs): train the RelCon encoder.",
+        description=(
+            "Train the RelCon encoder. Without --shards the seglearn watch corpus is prepared; without "
+            "--distance-model stage 1 is trained first. Prints the path of the final checkpoint "
+            "(OUTPUT_DIR/encoder)."
+        ),
+    )
+    pretrain.add_argument("--output-dir", required=True, help="Run folder.")
+    pretrain.add_argument("--shards", help="Shard folder from `relcon-hf prepare` (default: the watch corpus).")
+    pretrain.add_argument("--distance-model", help="Stage-1 checkpoint (default: train one into OUTPUT_DIR).")
+    pretrain.add_argument("--num-candidates", type=int, help="K: within-group candidates per anchor.")
+    pretrain.add_argument("--temperature", type=float, help="Temperature of the relative contrastive loss.")
+    pretrain.add_argument("--distance-max-steps", type=int, help="Stage-1 optimizer steps, when stage 1 runs.")
+    pretrain.add_argument("--distance-batch-size", type=int, help="Stage-1 batch size, when stage 1 runs.")
+    pretrain.add_argument("--no-probe", action="store_true", help="Skip the final linear probe.")
+    _add_training_flags(pretrain)
+
+
+def _settings_from_args(args: argparse.Namespace) -> dict:
+    from .pipeline import load_config_file, load_preset, merge_settings
+
+    settings = load_preset(args.preset)
+    if args.config:
+        settings = merge_settings(settings, load_config_file(args.config))
+    stage = "distance" if args.command == "pretrain-distance" else "encoder"
+    flags = {name: getattr(args, name) for name in _TRAINING_FLAGS if getattr(args, name) is not None}
+    if args.report_to is not None:
+        flags["report_to"] = args.report_to
+    if args.resume_from:
+        flags["resume_from"] = args.resume_from
+    settings[stage] = merge_settings(settings[stage], flags)
+
+    if args.command == "pretrain-distance" and args.attention:
+        settings["distance"].setdefault("model", {})["attention"] = args.attention
+    if args.command == "pretrain":
+        for flag, key in (("num_candidates", "num_candidates"), ("temperature", "temperature")):
+            if getattr(args, flag) is not None:
+                settings["encoder"][key] = getattr(args, flag)
+        if args.distance_max_steps is not None:
+            settings["distance"]["max_steps"] = args.distance_max_steps
+        if args.distance_batch_size is not None:
+            settings["distance"]["batch_size"] = args.distance_batch_size
+    return settings
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from .data.shards import prepare_recordings, prepare_watch
+
+    if args.dataset == "watch":
+        manifest = prepare_watch(
+            args.output_dir,
+            window_length=args.window_length,
+            hop_length=args.hop_length if args.hop_length is not None else 128,
+            validation_fraction=args.validation_fraction,
+            seed=args.seed,
+            watch_path=args.watch_path,
+            overwrite=args.overwrite,
+        )
+    else:
+        manifest = prepare_recordings(
+            args.input,
+            args.output_dir,
+            sampling_rate=args.sampling_rate,
+            unit=args.unit,
+            columns=args.columns,
+            time_column=args.time_column,
+            subject_ids=args.subject_ids,
+            window_length=args.window_length,
+            hop_length=args.hop_length,
+            group_seconds=args.group_seconds,
+            validation_fraction=args.validation_fraction,
+            seed=args.seed,
+            overwrite=args.overwrite,
+        )
+    splits = manifest["splits"]
+    for split, details in splits.items():
+        print(
+            f"{split}: {details['num_windows']} windows in {details['num_groups']} groups, "
+            f"{len(details['subjects'])} subjects"
+        )
+    print(args.output_dir)
+
+
+def _run_distance(args: argparse.Namespace) -> None:
+    from .pipeline import stage_settings
+    from .training.loop import run_training
+    from .training.stages import DistanceTask
+
+    section = _settings_from_args(args)["distance"]
+    settings, options = stage_settings(section, args.output_dir, args.shards, args.seed)
+    task = DistanceTask(args.shards, model_overrides=options.get("model", {}), seed=args.seed)
+    result = run_training(task, settings)
+    print(result.output_dir)
+
+
+def _run_pretrain(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    from .pipeline import probe_table, run_pipeline
+
+    settings = _settings_from_args(args)
+    result = run_pipeline(
+        args.output_dir,
+        settings,
+        shards=args.shards,
+        distance_model=args.distance_model,
+        seed=args.seed,
+        run_probe=not args.no_probe,
+    )
+    if PartialState().is_main_process:
+        if result.probe is not None:
+            print(probe_table(result.probe))
+        print(result.encoder_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("datasets", "transformers", "accelerate.utils", "httpx", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    handlers = {"prepare": _run_prepare, "pretrain-distance": _run_distance, "pretrain": _run_pretrain}
+    try:
+        handlers[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        logger.error(str(error))
+        print(f"relcon-hf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,478 @@
+# Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
+"""One Accelerate training loop for both RelCon stages.
+
+The stage-specific parts (model, data streams, loss) come from a `TrainingTask`; everything else is shared: mixed
+precision, gradient accumulation, a learning-rate schedule, `save_state` checkpoints every N steps and exact resume
+(model, optimizer, scheduler, random state and data position), tracker logging, evaluation on held-out subjects,
+keeping the weights with the best validation loss, and the final `save_pretrained`.
+
+Run it through the CLI on one process (`relcon-hf pretrain ...`) or several
+(`accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...`). Streaming data has no length, so
+training is measured in optimizer steps (`max_steps`), not epochs.
+"""
+
+import dataclasses
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, IterableDataset
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, get_scheduler
+
+from .trackers import JSONLinesTracker
+
+
+logger = get_logger(__name__)
+
+CHECKPOINT_PREFIX = "step_"
+TRAINING_STATE_FILE = "training_state.json"
+MIXED_PRECISION_CHOICES = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainingSettings:
+    """
+    Settings shared by both pre-training stages.
+
+    Args:
+        output_dir (`str`):
+            Folder of the final checkpoint. Training states go to `<output_dir>/checkpoints/step_<n>`, the best
+            weights so far to `<output_dir>/best`, metrics to `<output_dir>/training_log.jsonl`.
+        shards (`str`):
+            Folder written by `relcon-hf prepare`, with `train/` and `validation/` shards and `manifest.json`.
+        max_steps (`int`): Optimizer steps to train for.
+        batch_size (`int`): Windows (stage 1) or anchors (stage 2) per process and micro-batch.
+        learning_rate (`float`): Peak learning rate of Adam.
+        weight_decay (`float`): L2 penalty of Adam.
+        lr_scheduler (`str`): Name of a transformers schedule ("constant", "cosine", "linear", ...).
+        warmup_steps (`int`): Steps of linear warm-up.
+        gradient_accumulation_steps (`int`): Micro-batches per optimizer step.
+        max_grad_norm (`float`, *optional*): Clip the gradient norm to this value; `None` disables clipping.
+        mixed_precision (`str`): "no", "bf16" or "fp16" autocast.
+        checkpoint_steps (`int`): Save a resumable training state every this many steps; 0 disables it.
+        checkpoints_to_keep (`int`): Newest training states kept on disk.
+        eval_steps (`int`): Evaluate on the validation subjects every this many steps and at the end; 0 only at
+            the end.
+        eval_batches (`int`): Maximum validation batches per evaluation.
+        logging_steps (`int`): Log the mean training loss every this many steps.
+        resume_from (`str`, *optional*): A `step_<n>` folder, or "latest" for the newest one in `output_dir`.
+        seed (`int`): Seed of the model initialisation, data order and augmentations.
+        num_workers (`int`): DataLoader worker processes per training process.
+        shuffle_buffer_size (`int`): Windows or anchors in the streaming shuffle buffer.
+        report_to (`list[str]`): Accelerate trackers; "jsonl" is built in.
+    """
+
+    output_dir: str
+    shards: str
+    max_steps: int = 1000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_scheduler: str = "constant"
+    warmup_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = None
+    mixed_precision: str = "no"
+    checkpoint_steps: int = 500
+    checkpoints_to_keep: int = 2
+    eval_steps: int = 100
+    eval_batches: int = 20
+    logging_steps: int = 10
+    resume_from: str | None = None
+    seed: int = 0
+    num_workers: int = 0
+    shuffle_buffer_size: int = 2048
+    report_to: list[str] = field(default_factory=lambda: ["jsonl"])
+
+    def __post_init__(self) -> None:
+        positive = ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_batches", "logging_steps")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        non_negative = ("warmup_steps", "checkpoint_steps", "eval_steps", "num_workers", "shuffle_buffer_size")
+        for name in non_negative:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
+        if self.checkpoints_to_keep < 1:
+            raise ValueError(f"`checkpoints_to_keep` must be at least 1, got {self.checkpoints_to_keep}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be positive, got {self.learning_rate}.")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"`max_grad_norm` must be positive or None, got {self.max_grad_norm}.")
+        if self.mixed_precision not in MIXED_PRECISION_CHOICES:
+            raise ValueError(
+                f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION_CHOICES)}, got {self.mixed_precision!r}."
+            )
+
+
+class TrainingTask(Protocol):
+    """What a pre-training stage supplies to `run_training`."""
+
+    name: str
+
+    def build_model(self) -> PreTrainedModel: ...
+
+    def train_dataset(self, rank: int, world_size: int) -> IterableDataset: ...
+
+    def eval_dataset(self, rank: int, world_size: int) -> IterableDataset | None: ...
+
+    def prepare(self, accelerator: Accelerator) -> None: ...
+
+    def compute_loss(self, model: torch.nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor: ...
+
+    def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None: ...
+
+
+@dataclass
+class TrainingState:
+    """Progress saved with every checkpoint so a resumed run continues at the same step and data position."""
+
+    completed_steps: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0
+    best_eval_loss: float | None = None
+    best_step: int | None = None
+
+    def save(self, folder: Path) -> None:
+        with open(folder / TRAINING_STATE_FILE, "w") as handle:
+            json.dump(dataclasses.asdict(self), handle, indent=2)
+
+    @classmethod
+    def load(cls, folder: Path) -> "TrainingState":
+        path = folder / TRAINING_STATE_FILE
+        try:
+            with open(path) as handle:
+                return cls(**json.load(handle))
+        except (OSError, json.JSONDecodeError, TypeError) as error:
+            raise ValueError(f"Checkpoint {folder} has no readable {TRAINING_STATE_FILE}: {error}") from error
+
+
+@dataclass
+class TrainingResult:
+    """Where the final model went and how training ended."""
+
+    output_dir: Path
+    completed_steps: int
+    final_train_loss: float | None
+    final_eval_loss: float | None
+    best_eval_loss: float | None
+    best_step: int | None
+    summary: dict = field(default_factory=dict)
+
+
+def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResult:
+    """
+    Train `task`'s model for `settings.max_steps` optimizer steps and save it with `save_pretrained`.
+
+    Returns:
+        [`TrainingResult`]: the output folder, the step count and the losses.
+    """
+    output_dir = Path(settings.output_dir)
+
+    # 1. Accelerator, trackers and seed.
+    trackers: list[Any] = [
+        JSONLinesTracker(task.name, output_dir) if name == "jsonl" else name for name in settings.report_to
+    ]
+    accelerator = Accelerator(
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        mixed_precision=settings.mixed_precision,
+        log_with=trackers or None,
+        project_dir=str(output_dir),
+    )
+    set_seed(settings.seed)
+
+    # 2. Model, optimizer and schedule.
+    model = task.build_model()
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    scheduler = get_scheduler(
+        settings.lr_scheduler,
+        optimizer,
+        num_warmup_steps=settings.warmup_steps * accelerator.num_processes,
+        num_training_steps=settings.max_steps * accelerator.num_processes,
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    task.prepare(accelerator)
+
+    # 3. Data: every process streams its own shards, so batches are not dispatched through accelerate.
+    rank, world_size = accelerator.process_index, accelerator.num_processes
+    train_dataset = task.train_dataset(rank, world_size)
+    eval_dataset = task.eval_dataset(rank, world_size)
+    train_loader = _data_loader(train_dataset, settings)
+    eval_loader = _data_loader(eval_dataset, settings) if eval_dataset is not None else None
+
+    accelerator.init_trackers(task.name, config=_tracker_config(settings))
+    total_batch = settings.batch_size * settings.gradient_accumulation_steps * world_size
+    logger.info(f"***** Training {task.name} *****", main_process_only=True)
+    logger.info(f"  Processes = {world_size}, device = {accelerator.device}", main_process_only=True)
+    logger.info(f"  Batch size per process = {settings.batch_size}", main_process_only=True)
+    logger.info(f"  Total batch size (with accumulation and processes) = {total_batch}", main_process_only=True)
+    logger.info(f"  Gradient accumulation steps = {settings.gradient_accumulation_steps}", main_process_only=True)
+    logger.info(f"  Optimizer steps = {settings.max_steps}", main_process_only=True)
+
+    # 4. Resume.
+    state = TrainingState()
+    if settings.resume_from:
+        checkpoint = resolve_checkpoint(settings.resume_from, output_dir)
+        accelerator.load_state(str(checkpoint))
+        state = TrainingState.load(checkpoint)
+        logger.info(f"Resumed from {checkpoint} at step {state.completed_steps}", main_process_only=True)
+
+    # 5. Loop.
+    batches = _iterate_batches(train_loader, train_dataset, state)
+    progress = tqdm(
+        total=settings.max_steps,
+        initial=state.completed_steps,
+        desc=f"{task.name} training",
+        disable=not accelerator.is_local_main_process,
+    )
+    running_loss, running_count, last_train_loss, last_eval_loss = 0.0, 0, None, None
+    model.train()
+    while state.completed_steps < settings.max_steps:
+        step_loss = 0.0
+        for micro_step in range(settings.gradient_accumulation_steps):
+            batch = next(batches)
+            generator = _step_generator(settings.seed, state.completed_steps, micro_step, rank, accelerator.device)
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    loss = task.compute_loss(model, batch, generator)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and settings.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            step_loss += loss.detach().float().item() / settings.gradient_accumulation_steps
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(
+                f"{task.name} training loss became {step_loss} at step {state.completed_steps + 1}. Lower the "
+                "learning rate, or resume from an earlier checkpoint with --resume-from."
+            )
+
+        state.completed_steps += 1
+        progress.update(1)
+        running_loss += step_loss
+        running_count += 1
+        step = state.completed_steps
+
+        if step % settings.logging_steps == 0 or step == settings.max_steps:
+            last_train_loss = running_loss / running_count
+            accelerator.log({"train_loss": last_train_loss, "learning_rate": scheduler.get_last_lr()[0]}, step=step)
+            progress.set_postfix(loss=f"{last_train_loss:.4g}")
+            running_loss, running_count = 0.0, 0
+
+        evaluate_now = step == settings.max_steps or (settings.eval_steps and step % settings.eval_steps == 0)
+        if eval_loader is not None and evaluate_now:
+            last_eval_loss = evaluate(task, model, eval_loader, eval_dataset, settings, accelerator)
+            accelerator.log({"eval_loss": last_eval_loss}, step=step)
+            logger.info(f"{task.name} step {step}: validation loss {last_eval_loss:.6g}", main_process_only=True)
+            if state.best_eval_loss is None or last_eval_loss < state.best_eval_loss:
+                state.best_eval_loss, state.best_step = last_eval_loss, step
+                _save_model(accelerator, model, output_dir / "best")
+            model.train()
+
+        if settings.checkpoint_steps and step % settings.checkpoint_steps == 0:
+            save_checkpoint(accelerator, state, output_dir, settings.checkpoints_to_keep)
+    progress.close()
+
+    # 6. Final model: the weights with the best validation loss, else the last ones.
+    unwrapped = accelerator.unwrap_model(model)
+    best_dir = output_dir / "best"
+    if state.best_step is not None and (best_dir / "model.safetensors").exists():
+        _load_weights(unwrapped, best_dir / "model.safetensors")
+        logger.info(f"Keeping the weights of step {state.best_step} (validation loss {state.best_eval_loss:.6g})")
+    summary = {
+        "task": task.name,
+        "completed_steps": state.completed_steps,
+        "final_train_loss": last_train_loss,
+        "final_eval_loss": last_eval_loss,
+        "best_eval_loss": state.best_eval_loss,
+        "best_step": state.best_step,
+        "num_processes": world_size,
+        "device": str(accelerator.device),
+        "settings": _tracker_config(settings),
+    }
+    if accelerator.is_main_process:
+        _save_model(accelerator, model, output_dir)
+        task.save_artifacts(unwrapped, output_dir, summary)
+        with open(output_dir / "training_summary.json", "w") as handle:
+            json.dump(summary, handle, indent=2, default=str)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    logger.info(f"Saved the {task.name} model to {output_dir}", main_process_only=True)
+
+    return TrainingResult(
+        output_dir=output_dir,
+        completed_steps=state.completed_steps,
+        final_train_loss=last_train_loss,
+        final_eval_loss=last_eval_loss,
+        best_eval_loss=state.best_eval_loss,
+        best_step=state.best_step,
+        summary=summary,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    task: TrainingTask,
+    model: torch.nn.Module,
+    eval_loader: DataLoader,
+    eval_dataset: IterableDataset,
+    settings: TrainingSettings,
+    accelerator: Accelerator,
+) -> float:
+    """Mean loss over at most `settings.eval_batches` validation batches, the same batches at every evaluation."""
+    model.eval()
+    if hasattr(eval_dataset, "set_epoch"):
+        eval_dataset.set_epoch(0)
+    total = torch.zeros(2, device=accelerator.device)
+    for index, batch in enumerate(eval_loader):
+        if index >= settings.eval_batches:
+            break
+        # A fixed seed per batch keeps the augmentations, and so the loss, comparable between evaluations.
+        generator = _step_generator(settings.seed + 1, index, 0, accelerator.process_index, accelerator.device)
+        with accelerator.autocast():
+            loss = task.compute_loss(model, batch, generator)
+        total += torch.stack([loss.detach().float(), torch.ones((), device=accelerator.device)])
+    total = accelerator.reduce(total, reduction="sum")
+    if total[1].item() == 0:
+        raise ValueError(
+            f"The validation split of {settings.shards} produced no batch of {settings.batch_size}. Lower "
+            "--batch-size or prepare shards with more validation subjects."
+        )
+
+    return (total[0] / total[1]).item()
+
+
+def save_checkpoint(accelerator: Accelerator, state: TrainingState, output_dir: Path, keep: int) -> Path:
+    """
+    Save a resumable training state to `<output_dir>/checkpoints/step_<n>`.
+
+    The state is written to a temporary folder and renamed once complete, so an interrupted save never leaves a
+    folder that looks like a valid checkpoint.
+    """
+    checkpoints = output_dir / "checkpoints"
+    final = checkpoints / f"{CHECKPOINT_PREFIX}{state.completed_steps}"
+    partial = checkpoints / f"{final.name}.incomplete"
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state.save(partial)
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+        for old in list_checkpoints(output_dir)[:-keep]:
+            shutil.rmtree(old)
+        logger.info(f"Saved training state to {final}")
+    accelerator.wait_for_everyone()
+
+    return final
+
+
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """Complete checkpoints in `<output_dir>/checkpoints`, oldest first."""
+    folder = Path(output_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    complete = []
+    for path in folder.iterdir():
+        suffix = path.name[len(CHECKPOINT_PREFIX) :]
+        if path.name.startswith(CHECKPOINT_PREFIX) and suffix.isdigit() and (path / TRAINING_STATE_FILE).exists():
+            complete.append((int(suffix), path))
+
+    return [path for _, path in sorted(complete)]
+
+
+def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
+    """Turn `--resume-from` ("latest" or a folder) into a checkpoint folder, or raise `FileNotFoundError`."""
+    if resume_from == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        if not checkpoints:
+            raise FileNotFoundError(
+                f"--resume-from latest: no complete checkpoint in {Path(output_dir) / 'checkpoints'}. Start without "
+                "--resume-from, or pass a checkpoint folder."
+            )
+        return checkpoints[-1]
+    path = Path(resume_from)
+    if not (path / TRAINING_STATE_FILE).exists():
+        raise FileNotFoundError(
+            f"--resume-from {resume_from}: not a complete checkpoint (no {TRAINING_STATE_FILE}). Pass a "
+            f"checkpoints/{CHECKPOINT_PREFIX}<n> folder or 'latest'."
+        )
+
+    return path
+
+
+def _data_loader(dataset: IterableDataset, settings: TrainingSettings) -> DataLoader:
+    # Each new loader iterator draws a seed from `generator`. A generator of its own keeps those draws out of the
+    # global random state that dropout uses, so an evaluation pass does not change the training randomness.
+    return DataLoader(
+        dataset,
+        batch_size=settings.batch_size,
+        num_workers=settings.num_workers,
+        drop_last=True,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(settings.seed),
+    )
+
+
+def _iterate_batches(loader: DataLoader, dataset: IterableDataset, state: TrainingState) -> Iterator[Any]:
+    """Yield batches forever, epoch after epoch, skipping the batches of the current epoch already trained on."""
+    skip = state.batches_in_epoch
+    while True:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(state.epoch)
+        produced = False
+        for index, batch in enumerate(loader):
+            produced = True
+            if index < skip:
+                continue
+            state.batches_in_epoch = index + 1
+            yield batch
+        if not produced:
+            raise ValueError(
+                f"Epoch {state.epoch} of the training stream produced no full batch. The shards hold fewer windows "
+                "(or anchors) than one batch for this process: lower --batch-size or add data."
+            )
+        state.epoch += 1
+        state.batches_in_epoch = 0
+        skip = 0
+
+
+def _step_generator(seed: int, step: int, micro_step: int, rank: int, device: torch.device) -> torch.Generator:
+    # Derived from the step, not drawn from a running stream, so a resumed run makes the same random choices.
+    generator = torch.Generator(device=device)
+    generator.manual_seed((seed * 1_000_003 + step * 1009 + micro_step * 101 + rank) % (2**63))
+    return generator
+
+
+def _save_model(accelerator: Accelerator, model: torch.nn.Module, folder: Path) -> None:
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=True, save_function=accelerator.save)
+
+
+def _load_weights(model: PreTrainedModel, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    state_dict = load_file(str(path), device=str(next(model.parameters()).device))
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _tracker_config(settings: TrainingSettings) -> dict:
+    config = dataclasses.asdict(settings)
+    config["report_to"] = ",".join(settings.report_to)
+    return {key: value for key, value in config.items() if isinstance(value, (int, float, str, bool, type(None)))}

@@ -1,0 +1,255 @@
+# Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
+"""The two RelCon pre-training stages as tasks for the shared training loop.
+
+Stage 1 (`DistanceTask`) trains the learned motif distance to reconstruct a window from an augmented copy of itself.
+Stage 2 (`EncoderTask`) freezes that distance, ranks each anchor's candidates with it (K windows of the anchor's own
+group, plus the other anchors of the batch) and trains the encoder with the relative contrastive loss.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import IterableDataset
+from transformers import PreTrainedModel
+
+from ..augmentations import augment
+from ..data.shards import read_manifest
+from ..data.streaming import AnchorCandidateStream, WindowStream
+from ..hub.model_card import distance_card, encoder_card
+from ..losses import relative_contrastive_loss
+from ..modeling import (
+    RelConConfig,
+    RelConDistanceConfig,
+    RelConDistanceModel,
+    RelConFeatureExtractor,
+    RelConModel,
+)
+
+
+logger = logging.getLogger(__name__)
+
+
+def candidate_pair_indices(
+    batch_size: int, num_candidates: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Index each anchor's candidates in the window pool `[anchors; within-group candidates]`.
+
+    Returns:
+        `(within, between)`: `within` of shape `(batch_size, num_candidates)` points at the anchor's own group
+        candidates (pool rows `batch_size + i * num_candidates + j`); `between` of shape
+        `(batch_size, batch_size - 1)` points at the other anchors of the batch (pool rows `0 .. batch_size - 1`,
+        skipping the anchor itself).
+    """
+    within = batch_size + torch.arange(batch_size * num_candidates, device=device).view(batch_size, num_candidates)
+    others = ~torch.eye(batch_size, dtype=torch.bool, device=device)
+    between = torch.arange(batch_size, device=device).expand(batch_size, batch_size)[others]
+
+    return within, between.view(batch_size, batch_size - 1)
+
+
+@torch.no_grad()
+def rank_candidates(
+    distance_model: RelConDistanceModel, anchors: torch.Tensor, candidates: torch.Tensor, chunk_size: int = 512
+) -> torch.Tensor:
+    """
+    Learned distance from every anchor to its K group candidates and to the other B - 1 anchors.
+
+    Args:
+        distance_model ([`RelConDistanceModel`]): The frozen stage-1 distance.
+        anchors (`torch.Tensor` of shape `(batch_size, window_length, 3)`): Anchor windows in g.
+        candidates (`torch.Tensor` of shape `(batch_size, num_candidates, window_length, 3)`): Each anchor's
+            candidates from its own group.
+        chunk_size (`int`): Windows or pairs per distance pass.
+
+    Returns:
+        `torch.Tensor` of shape `(batch_size, num_candidates + batch_size - 1)`: the group candidates first, then
+        the other anchors in batch order.
+    """
+    batch_size, num_candidates = candidates.shape[:2]
+    pool = torch.cat([anchors, candidates.reshape(-1, *candidates.shape[2:])])
+    within, between = candidate_pair_indices(batch_size, num_candidates, anchors.device)
+    candidate_index = torch.cat([within, between], dim=1)
+    anchor_index = torch.arange(batch_size, device=anchors.device)[:, None].expand_as(candidate_index)
+    distances = distance_model.distances_for_pairs(
+        anchors, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size
+    )
+
+    return distances.view(batch_size, -1)
+
+
+@dataclass
+class DistanceTask:
+    """
+    Stage 1: train [`RelConDistanceModel`] to reconstruct each window from a copy altered by 2 of 8 augmentations.
+
+    Args:
+        shards (`str`): Shard folder from `relcon-hf prepare`.
+        model_overrides (`dict`): [`RelConDistanceConfig`] fields to change, such as `{"attention": "softmax"}`.
+        shuffle_buffer_size (`int`): Windows in the streaming shuffle buffer.
+        seed (`int`): Seed of the data order.
+    """
+
+    shards: str
+    model_overrides: dict = field(default_factory=dict)
+    shuffle_buffer_size: int = 2048
+    seed: int = 0
+    name: str = "distance"
+
+    def __post_init__(self) -> None:
+        self.manifest = read_manifest(self.shards)
+
+    def build_model(self) -> PreTrainedModel:
+        config = RelConDistanceConfig(
+            window_length=self.manifest["window_length"],
+            sampling_rate=int(self.manifest["sampling_rate"]),
+            num_channels=self.manifest["num_channels"],
+            **self.model_overrides,
+        )
+        return RelConDistanceModel(config)
+
+    def train_dataset(self, rank: int, world_size: int) -> IterableDataset:
+        return WindowStream(
+            self.shards,
+            "train",
+            shuffle_buffer_size=self.shuffle_buffer_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def eval_dataset(self, rank: int, world_size: int) -> IterableDataset | None:
+        return WindowStream(
+            self.shards, "validation", shuffle_buffer_size=0, seed=self.seed, rank=rank, world_size=world_size
+        )
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.device = accelerator.device
+
+    def compute_loss(self, model: torch.nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor:
+        windows = batch.to(self.device, non_blocking=True)
+        augmented = augment(windows, generator)
+        # The anchor is the original window and the candidate its augmented copy, as in the RelCon paper.
+        return model(anchor_values=windows, candidate_values=augmented).loss
+
+    def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None:
+        _feature_extractor(self.manifest).save_pretrained(output_dir)
+        distance_card(model.config, summary=summary).save(output_dir / "README.md")
+
+
+@dataclass
+class EncoderTask:
+    """
+    Stage 2: train [`RelConModel`] with the relative contrastive loss, ranking candidates with a frozen distance.
+
+    Args:
+        shards (`str`): Shard folder from `relcon-hf prepare`.
+        distance_model (`str`): Folder of a stage-1 checkpoint.
+        num_candidates (`int`): K, the within-group candidates per anchor (the reference uses 20).
+        temperature (`float`): Softmax temperature of the loss (0.1 in the paper).
+        model_overrides (`dict`): [`RelConConfig`] fields to change, such as smaller `stage_channels` for CPU runs.
+        ranking_chunk_size (`int`): Pairs per distance pass when ranking; bounds memory.
+        shuffle_buffer_size (`int`): Anchors in the streaming shuffle buffer.
+        seed (`int`): Seed of the data order and candidate draws.
+    """
+
+    shards: str
+    distance_model: str
+    num_candidates: int = 20
+    temperature: float = 0.1
+    model_overrides: dict = field(default_factory=dict)
+    ranking_chunk_size: int = 512
+    shuffle_buffer_size: int = 2048
+    seed: int = 0
+    name: str = "encoder"
+
+    def __post_init__(self) -> None:
+        if self.num_candidates < 1:
+            raise ValueError(f"`num_candidates` must be at least 1, got {self.num_candidates}.")
+        self.manifest = read_manifest(self.shards)
+
+    def build_model(self) -> PreTrainedModel:
+        config = RelConConfig(
+            window_length=self.manifest["window_length"],
+            sampling_rate=int(self.manifest["sampling_rate"]),
+            num_channels=self.manifest["num_channels"],
+            **self.model_overrides,
+        )
+        model = RelConModel(config)
+        logger.info(f"Encoder: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+        return model
+
+    def train_dataset(self, rank: int, world_size: int) -> IterableDataset:
+        return AnchorCandidateStream(
+            self.shards,
+            "train",
+            num_candidates=self.num_candidates,
+            shuffle_buffer_size=self.shuffle_buffer_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def eval_dataset(self, rank: int, world_size: int) -> IterableDataset | None:
+        return AnchorCandidateStream(
+            self.shards,
+            "validation",
+            num_candidates=self.num_candidates,
+            shuffle_buffer_size=self.shuffle_buffer_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.device = accelerator.device
+        distance = RelConDistanceModel.from_pretrained(self.distance_model)
+        if distance.config.window_length != self.manifest["window_length"]:
+            logger.warning(
+                f"The distance model was trained on {distance.config.window_length}-sample windows and the shards "
+                f"hold {self.manifest['window_length']}-sample windows; rankings may be less reliable."
+            )
+        self.ranker = distance.to(self.device).eval().requires_grad_(False)
+
+    def compute_loss(self, model: torch.nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor:
+        anchors = batch["anchor"].to(self.device, non_blocking=True)
+        candidates = batch["candidates"].to(self.device, non_blocking=True)
+        batch_size, num_candidates = candidates.shape[:2]
+
+        distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
+
+        # One encoder pass over anchors and group candidates; the other anchors double as between-group candidates.
+        windows = torch.cat([anchors, candidates.reshape(-1, *candidates.shape[2:])])
+        embeddings = model(input_values=windows).pooler_output
+        within, between = candidate_pair_indices(batch_size, num_candidates, embeddings.device)
+        candidate_embeddings = embeddings[torch.cat([within, between], dim=1)]
+
+        return relative_contrastive_loss(
+            embeddings[:batch_size], candidate_embeddings, distances, temperature=self.temperature
+        )
+
+    def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None:
+        _feature_extractor(self.manifest).save_pretrained(output_dir)
+        distance_summary_path = Path(self.distance_model) / "training_summary.json"
+        distance_summary = json.loads(distance_summary_path.read_text()) if distance_summary_path.exists() else None
+        card = encoder_card(
+            model.config,
+            encoder_summary=summary,
+            distance_summary=distance_summary,
+            distance_config=self.ranker.config,
+            num_candidates=self.num_candidates,
+        )
+        card.save(output_dir / "README.md")
+
+
+def _feature_extractor(manifest: dict) -> RelConFeatureExtractor:
+    return RelConFeatureExtractor(
+        feature_size=manifest["num_channels"],
+        sampling_rate=int(manifest["sampling_rate"]),
+        window_length=manifest["window_length"],
+    )

@@ -1,0 +1,182 @@
+"""End-to-end tests: both pre-training stages on real windows through the CLI, resume, and the default job."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file
+from transformers import AutoFeatureExtractor, AutoModel
+
+import relcon_hf  # noqa: F401  (registers the Auto classes)
+from relcon_hf.cli import main
+from relcon_hf.training.loop import TrainingSettings, list_checkpoints, run_training
+from relcon_hf.training.stages import DistanceTask
+
+
+TINY_RUN = {
+    "distance": {
+        "max_steps": 6,
+        "batch_size": 16,
+        "eval_steps": 3,
+        "eval_batches": 2,
+        "checkpoint_steps": 3,
+        "logging_steps": 2,
+        "model": {"hidden_size": 16, "bottleneck_size": 4},
+    },
+    "encoder": {
+        "max_steps": 4,
+        "batch_size": 8,
+        "num_candidates": 4,
+        "eval_steps": 2,
+        "eval_batches": 2,
+        "checkpoint_steps": 2,
+        "logging_steps": 2,
+        "model": {"stem_channels": 8, "stage_channels": [8, 16, 32], "stage_num_blocks": [1, 1, 1]},
+    },
+    "probe": {"num_folds": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, watch_shards):
+    """A complete two-stage run with tiny settings on the real watch shards, through the CLI entry point."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    config = folder / "tiny.json"
+    config.write_text(json.dumps(TINY_RUN))
+    run_dir = folder / "run"
+    arguments = ["pretrain", "--shards", str(watch_shards), "--config", str(config), "--output-dir", str(run_dir)]
+    return run_dir, main(arguments)
+
+
+def test_pipeline_exits_cleanly_and_prints_the_checkpoint(tiny_run, capsys):
+    run_dir, exit_code = tiny_run
+
+    assert exit_code == 0
+    assert (run_dir / "encoder" / "model.safetensors").exists()
+    assert (run_dir / "distance" / "model.safetensors").exists()
+
+
+def test_pipeline_checkpoint_has_everything_to_load(tiny_run):
+    encoder_dir = tiny_run[0] / "encoder"
+
+    config = json.loads((encoder_dir / "config.json").read_text())
+
+    assert config["model_type"] == "relcon"
+    assert config["stage_channels"] == [8, 16, 32]
+    assert "AutoModel" in config["auto_map"]
+    for name in ("preprocessor_config.json", "modeling_relcon.py", "configuration_relcon.py", "README.md"):
+        assert (encoder_dir / name).exists(), name
+    assert not list(encoder_dir.glob("*.bin"))
+
+
+def test_pipeline_checkpoint_embeds_a_real_recording(tiny_run, watch_corpus):
+    encoder_dir = tiny_run[0] / "encoder"
+    model = AutoModel.from_pretrained(encoder_dir).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(encoder_dir)
+
+    inputs = extractor(watch_corpus.recordings[5], sampling_rate=watch_corpus.sampling_rate, return_tensors="pt")
+    with torch.no_grad():
+        embeddings = model(**inputs).pooler_output
+
+    assert embeddings.shape == (inputs["input_values"].shape[0], 32)
+    assert torch.isfinite(embeddings).all()
+
+
+def test_pipeline_logs_training_and_validation_losses(tiny_run):
+    for stage in ("distance", "encoder"):
+        records = [json.loads(line) for line in (tiny_run[0] / stage / "training_log.jsonl").read_text().splitlines()]
+        train_losses = [record["train_loss"] for record in records if "train_loss" in record]
+        eval_losses = [record["eval_loss"] for record in records if "eval_loss" in record]
+        assert train_losses and all(loss == loss for loss in train_losses), stage
+        assert len(eval_losses) >= 2, stage
+
+
+def test_pipeline_keeps_resumable_checkpoints(tiny_run):
+    checkpoints = list_checkpoints(tiny_run[0] / "encoder")
+
+    assert [path.name for path in checkpoints] == ["step_2", "step_4"]
+    assert (checkpoints[-1] / "training_state.json").exists()
+
+
+def test_pipeline_probe_compares_pretrained_and_random(tiny_run):
+    probe = json.loads((tiny_run[0] / "probe_results.json").read_text())
+
+    assert set(probe["results"]) == {"pretrained", "random init"}
+    assert probe["num_subjects"] == 10
+    for result in probe["results"].values():
+        assert 0.0 <= result["macro_f1_mean"] <= 1.0
+        assert len(result["folds"]) == 2
+    assert "macro-F1" in (tiny_run[0] / "probe_results.md").read_text()
+
+
+def test_pipeline_model_card_carries_run_results(tiny_run):
+    card = ModelCard.load(tiny_run[0] / "encoder" / "README.md")
+    probe = json.loads((tiny_run[0] / "probe_results.json").read_text())
+
+    assert card.data.library_name == "transformers"
+    assert "accelerometry" in card.data.tags
+    f1_results = [result for result in card.data.eval_results if result.metric_type == "f1"]
+    assert f1_results[0].metric_value == pytest.approx(probe["results"]["pretrained"]["macro_f1_mean"])
+    assert "4 optimizer steps" in card.text
+    front_matter = yaml.safe_load(card.content.split("---")[1])
+    assert front_matter["model-index"][0]["results"]
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path, watch_shards):
+    def settings(output_dir, max_steps, resume_from=None):
+        return TrainingSettings(
+            output_dir=str(output_dir),
+            shards=str(watch_shards),
+            max_steps=max_steps,
+            batch_size=8,
+            eval_steps=0,
+            eval_batches=1,
+            checkpoint_steps=2,
+            logging_steps=1,
+            resume_from=resume_from,
+        )
+
+    def task():
+        return DistanceTask(str(watch_shards), model_overrides={"hidden_size": 16, "bottleneck_size": 4})
+
+    run_training(task(), settings(tmp_path / "straight", 4))
+    run_training(task(), settings(tmp_path / "interrupted", 2))
+    resumed = run_training(task(), settings(tmp_path / "interrupted", 4, resume_from="latest"))
+
+    straight_weights = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    resumed_weights = load_file(str(tmp_path / "interrupted" / "model.safetensors"))
+    assert resumed.completed_steps == 4
+    for name, value in straight_weights.items():
+        assert torch.equal(value, resumed_weights[name]), name
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path, watch_shards, capsys):
+    exit_code = main(
+        ["pretrain-distance", "--shards", str(watch_shards), "--output-dir", str(tmp_path), "--resume-from", "latest"]
+    )
+
+    assert exit_code == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_job_with_cpu_preset(tmp_path):
+    """The README's main job: prepare the watch corpus, both stages, the probe; prints the checkpoint path."""
+    run_dir = tmp_path / "watch"
+    completed = subprocess.run(
+        [sys.executable, "-m", "relcon_hf.cli", "pretrain", "--preset", "cpu", "--output-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=40 * 60,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == str(run_dir / "encoder")
+    probe = json.loads((run_dir / "probe_results.json").read_text())
+    assert probe["results"]["pretrained"]["macro_f1_mean"] > 1 / 7
