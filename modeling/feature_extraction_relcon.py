@@ -76,7 +76,7 @@ def resample_polyphase(values: np.ndarray, up: int, down: int) -> np.ndarray:
     response = design_lowpass_filter(up, down)
     half_length = (len(response) - 1) // 2
 
-    # Phase p of the filter holds taps p, p + up, p + 2 up, ...; zero taps pad every phase to the same length.
+    # Phase p of the filter contains taps p, p + up, p + 2 up, ... Zero taps pad every phase to the same length.
     taps_per_phase = -(-len(response) // up)
     padded = np.zeros(taps_per_phase * up)
     padded[: len(response)] = response

@@ -38,7 +38,7 @@ _STAGE_KEYS = ("prepare", "distance", "encoder", "probe")
 
 
 def load_preset(name: str) -> dict:
-    """The settings of a named preset (`relcon_hf/presets/<name>.json`)."""
+    """Load the settings of a named preset (`relcon_hf/presets/<name>.json`)."""
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
     return json.loads(resources.files("relcon_hf.presets").joinpath(f"{name}.json").read_text())
@@ -79,7 +79,8 @@ class PipelineResult:
 def stage_settings(section: dict, output_dir: Path, shards: Path, seed: int) -> tuple[TrainingSettings, dict]:
     """Split a preset section into loop settings and stage-specific options."""
     section = dict(section)
-    stage_options = {key: section.pop(key) for key in ("model", "num_candidates", "temperature") if key in section}
+    stage_keys = ("model", "num_candidates", "temperature", "ranking_chunk_size")
+    stage_options = {key: section.pop(key) for key in stage_keys if key in section}
     settings = TrainingSettings(output_dir=str(output_dir), shards=str(shards), seed=seed, **section)
     return settings, stage_options
 
@@ -139,6 +140,7 @@ def run_pipeline(
         num_candidates=options.get("num_candidates", 20),
         temperature=options.get("temperature", 0.1),
         model_overrides=options.get("model", {}),
+        ranking_chunk_size=options.get("ranking_chunk_size", 64),
         seed=seed,
     )
     stage_results["encoder"] = run_training(encoder_task, encoder_settings)

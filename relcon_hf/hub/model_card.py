@@ -30,7 +30,7 @@ def template_text(name: str) -> str:
 
 
 def describe_hardware() -> str:
-    """A short description of the machine the run used: CPU model and count, or the GPU."""
+    """Describe the machine of the run: the GPUs, or the CPU model and thread count."""
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -46,7 +46,10 @@ def _settings_sentence(summary: dict, extra: str = "") -> str:
     ]
     best = summary.get("best_eval_loss")
     result = f"best validation loss {best:.4g} at step {summary.get('best_step')}" if best is not None else ""
-    return ", ".join(parts) + (f", {extra}" if extra else "") + (f"; {result}." if result else ".")
+    if extra:
+        parts.append(extra)
+    sentence = ", ".join(parts)
+    return f"{sentence}; {result}." if result else f"{sentence}."
 
 
 def probe_markdown(probe: dict) -> str:

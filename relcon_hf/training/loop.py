@@ -1,10 +1,10 @@
 # Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
 """One Accelerate training loop for both RelCon stages.
 
-The stage-specific parts (model, data streams, loss) come from a `TrainingTask`; everything else is shared: mixed
-precision, gradient accumulation, a learning-rate schedule, `save_state` checkpoints every N steps and exact resume
-(model, optimizer, scheduler, random state and data position), tracker logging, evaluation on held-out subjects,
-keeping the weights with the best validation loss, and the final `save_pretrained`.
+The stage-specific parts (model, data streams, loss) come from a `TrainingTask`. Everything else is shared: mixed
+precision, gradient accumulation, a learning-rate schedule, `save_state` checkpoints every N steps, exact resume
+(model, optimizer, scheduler, random state and data position), tracker logging and evaluation on held-out
+subjects. The loop keeps the weights with the best validation loss and saves them with `save_pretrained`.
 
 Run it through the CLI on one process (`relcon-hf pretrain ...`) or several
 (`accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...`). Streaming data has no length, so
@@ -117,7 +117,7 @@ class TrainingSettings:
 
 
 class TrainingTask(Protocol):
-    """What a pre-training stage supplies to `run_training`."""
+    """Interface of a pre-training stage: its model, data streams, loss and saved artifacts."""
 
     name: str
 
@@ -160,7 +160,7 @@ class TrainingState:
 
 @dataclass
 class TrainingResult:
-    """Where the final model went and how training ended."""
+    """Output folder, step count and losses of a finished training run."""
 
     output_dir: Path
     completed_steps: int

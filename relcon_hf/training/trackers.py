@@ -1,7 +1,7 @@
 # Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
 """An Accelerate tracker that appends metrics to a JSON Lines file in the run folder.
 
-It needs no service or extra package, so every run keeps a machine-readable log next to its checkpoint; other
+It needs no service or extra package, so every run keeps a machine-readable log next to its checkpoint. Other
 Accelerate trackers (tensorboard, wandb, ...) can be added with `--report-to`.
 """
 
