@@ -2,9 +2,10 @@
 
     python benchmarks/step_time.py [--repeats 5] [--threads N]
 
-Prints a Markdown table: per preset, seconds for ranking the candidates with the distance model, for the encoder
-forward and backward with the loss, and for a stage-1 step. Numbers are medians over --repeats steps after one
-warm-up step, in one process.
+Prints three Markdown tables. The first gives, per preset, the seconds for ranking the candidates with the
+distance model, for the encoder forward and backward with the loss, and for a stage-1 step. The second gives the
+ranking time by chunk size, and the third compares sparsemax with sort and softmax. Numbers are medians over
+--repeats runs after one warm-up run, in one process.
 """
 
 import argparse
@@ -103,6 +104,19 @@ def main() -> None:
             f"| {times['pairs']} | {times['rank']:.2f} | {times['encoder']:.2f} "
             f"| {times['rank'] + times['encoder']:.2f} | {stage1:.2f} |"
         )
+
+    cpu = load_preset("cpu")
+    distance = RelConDistanceModel(RelConDistanceConfig(**cpu["distance"]["model"])).eval()
+    anchors = torch.randn(cpu["encoder"]["batch_size"], 256, 3)
+    candidates = torch.randn(cpu["encoder"]["batch_size"], cpu["encoder"]["num_candidates"], 256, 3)
+    print()
+    print("| ranking pairs per chunk (cpu preset batch) | s |")
+    print("|---|---|")
+    for chunk_size in (16, 32, 64, 128, 256, 512):
+        seconds = median_seconds(
+            lambda size=chunk_size: rank_candidates(distance, anchors, candidates, size), args.repeats
+        )
+        print(f"| {chunk_size} | {seconds:.2f} |")
 
     scores = torch.randn(512, 256, 256) * 3
     sorted_time = median_seconds(lambda: torch.sort(scores, dim=-1), args.repeats)

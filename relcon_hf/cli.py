@@ -203,9 +203,8 @@ def _run_distance(args: argparse.Namespace) -> None:
 
 
 def _run_pretrain(args: argparse.Namespace) -> None:
-    from accelerate import PartialState
-
     from .pipeline import probe_table, run_pipeline
+    from .training.loop import process_state
 
     settings = _settings_from_args(args)
     result = run_pipeline(
@@ -216,7 +215,7 @@ def _run_pretrain(args: argparse.Namespace) -> None:
         seed=args.seed,
         run_probe=not args.no_probe,
     )
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         if result.probe is not None:
             print(probe_table(result.probe))
         print(result.encoder_dir)
@@ -240,7 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error(str(error))
         print(f"relcon-hf {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        _destroy_process_group()
     return 0
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

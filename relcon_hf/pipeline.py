@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
 
 from .data.shards import prepare_watch, read_manifest
 from .data.streaming import load_labelled_windows
 from .evaluation.linear_probe import embed_windows, linear_probe
 from .hub.model_card import encoder_card
 from .modeling import RelConDistanceModel, RelConModel
-from .training.loop import TrainingResult, TrainingSettings, run_training
+from .training.loop import TrainingResult, TrainingSettings, process_state, run_training
 from .training.stages import DistanceTask, EncoderTask
 
 
@@ -109,7 +108,7 @@ def run_pipeline(
         [`PipelineResult`].
     """
     run_dir = Path(output_dir)
-    state = PartialState()
+    state = process_state()
 
     # 1. Shards: the seglearn watch corpus unless the user brings their own.
     shard_dir = Path(shards) if shards else run_dir / "shards"

@@ -180,3 +180,47 @@ def test_default_job_with_cpu_preset(tmp_path):
     assert completed.stdout.strip().splitlines()[-1] == str(run_dir / "encoder")
     probe = json.loads((run_dir / "probe_results.json").read_text())
     assert probe["results"]["pretrained"]["macro_f1_mean"] > 1 / 7
+
+
+def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
+    """`torchrun` with two processes on a CPU-only machine joins them in one process group (not two runs)."""
+    output_dir = tmp_path / "distance"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "relcon_hf.cli",
+            "pretrain-distance",
+            "--shards",
+            str(watch_shards),
+            "--output-dir",
+            str(output_dir),
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--eval-steps",
+            "0",
+            "--eval-batches",
+            "1",
+            "--checkpoint-steps",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    summary = json.loads((output_dir / "training_summary.json").read_text())
+    assert summary["num_processes"] == 2
+    assert summary["completed_steps"] == 3
+    assert sorted(path.name for path in (output_dir / "checkpoints" / "step_3").glob("random_states_*")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]

@@ -14,6 +14,7 @@ training is measured in optimizer steps (`max_steps`), not epochs.
 import dataclasses
 import json
 import math
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, IterableDataset
@@ -171,6 +172,23 @@ class TrainingResult:
     summary: dict = field(default_factory=dict)
 
 
+def launched_on_cpu_only() -> bool:
+    """Whether this process is one of several started by a launcher on a machine without an accelerator."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 or int(os.environ.get("LOCAL_RANK", "-1")) != -1
+    return launched and not torch.accelerator.is_available()
+
+
+def process_state() -> PartialState:
+    """
+    The Accelerate process state, set up for CPU processes when a launcher started several on a CPU-only machine.
+
+    Accelerate 1.16 treats processes started by `accelerate launch --multi_gpu` or `torchrun` on a machine without
+    GPUs as independent single processes unless told to use the CPU. They would then train separately and overwrite
+    each other's files, so this passes `cpu=True` there, which joins them in a gloo process group.
+    """
+    return PartialState(cpu=launched_on_cpu_only())
+
+
 def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResult:
     """
     Train `task`'s model for `settings.max_steps` optimizer steps and save it with `save_pretrained`.
@@ -185,6 +203,7 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
         JSONLinesTracker(task.name, output_dir) if name == "jsonl" else name for name in settings.report_to
     ]
     accelerator = Accelerator(
+        cpu=launched_on_cpu_only(),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         mixed_precision=settings.mixed_precision,
         log_with=trackers or None,
@@ -309,7 +328,9 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
         with open(output_dir / "training_summary.json", "w") as handle:
             json.dump(summary, handle, indent=2, default=str)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    # Not `end_training`: it also destroys the process group, which the next stage of the same job still needs.
+    for tracker in accelerator.trackers:
+        tracker.finish()
     logger.info(f"Saved the {task.name} model to {output_dir}", main_process_only=True)
 
     return TrainingResult(
