@@ -26,7 +26,7 @@ from .data.streaming import load_labelled_windows
 from .evaluation.linear_probe import embed_windows, linear_probe
 from .hub.model_card import encoder_card
 from .modeling import RelConDistanceModel, RelConModel
-from .training.loop import TrainingResult, TrainingSettings, process_state, run_training
+from .training.loop import TrainingResult, TrainingSettings, list_checkpoints, process_state, run_training
 from .training.stages import DistanceTask, EncoderTask
 
 
@@ -126,13 +126,21 @@ def run_pipeline(
     elif (distance_dir / "training_summary.json").exists():
         logger.info(f"Reusing the completed stage-1 distance model in {distance_dir}")
     else:
-        distance_settings, options = stage_settings(settings["distance"], distance_dir, shard_dir, seed)
+        distance_section = dict(settings["distance"])
+        # `--resume-from latest` continues whichever stage was interrupted: stage 1 when it has checkpoints.
+        if settings["encoder"].get("resume_from") == "latest" and list_checkpoints(distance_dir):
+            distance_section["resume_from"] = "latest"
+        distance_settings, options = stage_settings(distance_section, distance_dir, shard_dir, seed)
         task = DistanceTask(str(shard_dir), model_overrides=options.get("model", {}), seed=seed)
         stage_results["distance"] = run_training(task, distance_settings)
 
     # 3. Stage 2: the encoder.
     encoder_dir = run_dir / "encoder"
-    encoder_settings, options = stage_settings(settings["encoder"], encoder_dir, shard_dir, seed)
+    encoder_section = dict(settings["encoder"])
+    if encoder_section.get("resume_from") == "latest" and not list_checkpoints(encoder_dir):
+        logger.info(f"No stage-2 checkpoint in {encoder_dir} yet; stage 2 starts from the beginning.")
+        encoder_section.pop("resume_from")
+    encoder_settings, options = stage_settings(encoder_section, encoder_dir, shard_dir, seed)
     encoder_task = EncoderTask(
         str(shard_dir),
         str(distance_dir),

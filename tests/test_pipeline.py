@@ -224,3 +224,49 @@ def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
         "random_states_0.pkl",
         "random_states_1.pkl",
     ]
+
+
+def test_pipeline_resume_latest_continues_stage_one(tmp_path, watch_shards):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_RUN))
+    run_dir = tmp_path / "run"
+    # Stage 1 stopped after its step-3 checkpoint: no summary, so the job must continue it, not reuse it.
+    first = main(
+        [
+            "pretrain-distance",
+            "--shards",
+            str(watch_shards),
+            "--config",
+            str(config),
+            "--output-dir",
+            str(run_dir / "distance"),
+            "--max-steps",
+            "3",
+        ]
+    )
+    (run_dir / "distance" / "training_summary.json").unlink()
+
+    second = main(
+        [
+            "pretrain",
+            "--shards",
+            str(watch_shards),
+            "--config",
+            str(config),
+            "--output-dir",
+            str(run_dir),
+            "--resume-from",
+            "latest",
+            "--no-probe",
+        ]
+    )
+
+    assert first == 0
+    assert second == 0
+    distance_log = [
+        json.loads(line) for line in (run_dir / "distance" / "training_log.jsonl").read_text().splitlines()
+    ]
+    steps_after_resume = [record["step"] for record in distance_log if "train_loss" in record][-2:]
+    assert steps_after_resume == [4, 6]
+    assert json.loads((run_dir / "distance" / "training_summary.json").read_text())["completed_steps"] == 6
+    assert json.loads((run_dir / "encoder" / "training_summary.json").read_text())["completed_steps"] == 4
