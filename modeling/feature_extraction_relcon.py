@@ -223,9 +223,10 @@ class RelConFeatureExtractor(SequenceFeatureExtractor):
             recording_index = np.arange(len(converted), dtype=np.int64)
             window_start = np.zeros(len(converted), dtype=np.float64)
         else:
-            windows, recording_index, window_start = self._window_recordings(converted, window_length, hop_length)
+            hop = hop_length if hop_length is not None else window_length
+            windows, recording_index, window_start = self._window_recordings(converted, window_length, hop)
 
-        features = {"input_values": windows}
+        features: dict[str, np.ndarray] = {"input_values": windows}
         if return_window_positions:
             features["recording_index"] = recording_index
             features["window_start"] = window_start

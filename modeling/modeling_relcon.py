@@ -73,10 +73,10 @@ class RelConSequenceClassifierOutput(ModelOutput):
             Stem output and the output of each stage, each of shape `(batch_size, stage_length, stage_channels)`.
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    embeddings: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 class RelConStem(nn.Module):
@@ -110,10 +110,9 @@ class RelConResidualBlock(nn.Module):
         self.norm2 = nn.BatchNorm1d(out_channels, eps=eps, momentum=momentum)
         self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size=kernel_size)
         self.activation = nn.ReLU()
-        if in_channels != out_channels:
-            self.projection = nn.Conv1d(in_channels, out_channels, kernel_size=1)
-        else:
-            self.projection = nn.Identity()
+        self.projection: nn.Module = (
+            nn.Conv1d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else nn.Identity()
+        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         residual = self.projection(hidden_states)
@@ -169,12 +168,12 @@ class RelConPreTrainedModel(PreTrainedModel):
                 fan_in = module.weight.shape[1] * math.prod(module.weight.shape[2:])
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                 init.uniform_(module.bias, -bound, bound)
-        elif isinstance(module, nn.BatchNorm1d):
+        elif isinstance(module, nn.BatchNorm1d) and module.running_mean is not None:
             init.ones_(module.weight)
             init.zeros_(module.bias)
             init.zeros_(module.running_mean)
-            init.ones_(module.running_var)
-            init.zeros_(module.num_batches_tracked)
+            init.ones_(module.running_var)  # type: ignore[arg-type]
+            init.zeros_(module.num_batches_tracked)  # type: ignore[arg-type]
 
 
 class RelConModel(RelConPreTrainedModel):
@@ -260,7 +259,7 @@ class RelConModel(RelConPreTrainedModel):
         hidden_states_out = tuple(state.transpose(1, 2) for state in all_hidden_states) if all_hidden_states else None
 
         if not return_dict:
-            outputs = (last_hidden_state, pooled_output)
+            outputs: tuple = (last_hidden_state, pooled_output)
             return outputs + (hidden_states_out,) if hidden_states_out is not None else outputs
 
         return BaseModelOutputWithPoolingAndNoAttention(
@@ -275,10 +274,11 @@ class RelConClassificationHead(nn.Module):
 
     def __init__(self, config: RelConConfig):
         super().__init__()
+        num_labels = len(config.id2label) if config.id2label else 2
         if config.classifier_head == "linear":
             self.layers = nn.Sequential(
                 nn.Dropout(config.classifier_dropout),
-                nn.Linear(config.hidden_size, config.num_labels),
+                nn.Linear(config.hidden_size, num_labels),
             )
         else:
             self.layers = nn.Sequential(
@@ -286,7 +286,7 @@ class RelConClassificationHead(nn.Module):
                 nn.Linear(config.hidden_size, config.classifier_hidden_size),
                 nn.ReLU(),
                 nn.Dropout(config.classifier_dropout),
-                nn.Linear(config.classifier_hidden_size, config.num_labels),
+                nn.Linear(config.classifier_hidden_size, num_labels),
             )
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -382,7 +382,7 @@ class RelConForSequenceClassification(RelConPreTrainedModel):
             loss = self._compute_loss(logits, labels.to(logits.device))
 
         if not return_dict:
-            outputs = (logits, embeddings)
+            outputs: tuple = (logits, embeddings)
             if encoder_outputs.hidden_states is not None:
                 outputs = outputs + (encoder_outputs.hidden_states,)
             return ((loss,) + outputs) if loss is not None else outputs

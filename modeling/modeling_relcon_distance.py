@@ -85,10 +85,10 @@ class RelConDistanceOutput(ModelOutput):
             `output_attentions=True`.
     """
 
-    loss: torch.FloatTensor | None = None
-    distance: torch.FloatTensor | None = None
-    reconstruction: torch.FloatTensor | None = None
-    attention_weights: torch.FloatTensor | None = None
+    loss: torch.Tensor | None = None
+    distance: torch.Tensor | None = None
+    reconstruction: torch.Tensor | None = None
+    attention_weights: torch.Tensor | None = None
 
 
 class RelConRevIN(nn.Module):
@@ -166,7 +166,7 @@ class RelConDilatedConvStack(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         features = self.input_conv(hidden_states)
-        if self.rescale_borders:
+        if self.rescale_borders and self.input_conv.bias is not None:
             bias = self.input_conv.bias.view(1, -1, 1)
             features = (features - bias) * self._border_scale(hidden_states.shape[-1], features) + bias
         hidden_states = self.norm(self.activation(features))

@@ -237,6 +237,8 @@ def write_model_cards(
 ) -> None:
     """Rewrite the encoder's README.md model card with the data details and the probe results of the run."""
     encoder_summary = _read_json(encoder_dir / "training_summary.json")
+    if encoder_summary is None:
+        raise FileNotFoundError(f"{encoder_dir} has no training_summary.json; the encoder stage did not finish.")
     distance_summary = _read_json(distance_dir / "training_summary.json")
     distance_config = RelConDistanceModel.config_class.from_pretrained(distance_dir)
     config = RelConModel.config_class.from_pretrained(encoder_dir)

@@ -151,6 +151,7 @@ class ShardWriter:
             self._close_file()
         if self._writer is None:
             self._open_file()
+        assert self._writer is not None  # opened just above
         self._writer.write_table(_group_table(group, self.schema))
         self._file_bytes += group_bytes
         self.num_groups += 1

@@ -97,7 +97,7 @@ def find_watch_file(path: str | os.PathLike | None = None) -> Path:
     except importlib.metadata.PackageNotFoundError:
         distribution = None
     if distribution is not None:
-        candidate = Path(distribution.locate_file(WATCH_FILE_IN_DISTRIBUTION))
+        candidate = Path(str(distribution.locate_file(WATCH_FILE_IN_DISTRIBUTION)))
         if candidate.is_file():
             return candidate
 

@@ -78,7 +78,7 @@ class ProbeResult:
 def linear_probe(
     embeddings: np.ndarray,
     labels: np.ndarray,
-    subject_ids: Sequence[str],
+    subject_ids: Sequence[str] | np.ndarray,
     *,
     num_folds: int = 5,
     l2_grid: Sequence[float] = DEFAULT_L2_GRID,

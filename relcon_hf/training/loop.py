@@ -292,7 +292,7 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
             running_loss, running_count = 0.0, 0
 
         evaluate_now = step == settings.max_steps or (settings.eval_steps and step % settings.eval_steps == 0)
-        if eval_loader is not None and evaluate_now:
+        if eval_loader is not None and eval_dataset is not None and evaluate_now:
             last_eval_loss = evaluate(task, model, eval_loader, eval_dataset, settings, accelerator)
             accelerator.log({"eval_loss": last_eval_loss}, step=step)
             logger.info(f"{task.name} step {step}: validation loss {last_eval_loss:.6g}", main_process_only=True)
