@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from transformers import AutoFeatureExtractor, AutoModel
 
 import relcon_hf  # noqa: F401  (registers the Auto classes)
 from relcon_hf.cli import main
+from relcon_hf.data import prepare_watch, read_manifest
 from relcon_hf.training.loop import TrainingSettings, list_checkpoints, run_training
 from relcon_hf.training.stages import DistanceTask
 
@@ -182,18 +184,45 @@ def test_default_job_with_cpu_preset(tmp_path):
     assert probe["results"]["pretrained"]["macro_f1_mean"] > 1 / 7
 
 
+def run_two_processes(arguments: list[str], log_dir, timeout: float = 300) -> subprocess.CompletedProcess:
+    """
+    Run `relcon_hf.cli` under torchrun with two CPU processes.
+
+    torchrun starts its workers in sessions of their own, so on timeout the test sends SIGTERM to torchrun, which
+    stops its workers, and only then kills what is left. Output goes to files, not pipes, so that a worker that
+    outlives torchrun cannot block the test on an open pipe.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "relcon_hf.cli"]
+    stdout_path, stderr_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
+    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            command + arguments,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+        )
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            pytest.fail(f"Two-process run did not finish in {timeout} s (a collective waiting on one rank?)")
+    return subprocess.CompletedProcess(
+        process.args, process.returncode, stdout_path.read_text(), stderr_path.read_text()
+    )
+
+
 def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
     """`torchrun` with two processes on a CPU-only machine joins them in one process group (not two runs)."""
     output_dir = tmp_path / "distance"
-    completed = subprocess.run(
+    completed = run_two_processes(
         [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "relcon_hf.cli",
             "pretrain-distance",
             "--shards",
             str(watch_shards),
@@ -210,10 +239,7 @@ def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
             "--checkpoint-steps",
             "3",
         ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+        tmp_path,
     )
 
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -224,6 +250,43 @@ def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
         "random_states_0.pkl",
         "random_states_1.pkl",
     ]
+
+
+def test_two_processes_evaluate_uneven_validation_batches(tmp_path, watch_file):
+    """One validation subject: rank 0 evaluates all its batches while rank 1 has none, and neither waits forever."""
+    shards = tmp_path / "shards"
+    prepare_watch(shards, watch_path=watch_file, validation_fraction=0.1)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_RUN))
+    run_dir = tmp_path / "run"
+
+    completed = run_two_processes(
+        [
+            "pretrain",
+            "--shards",
+            str(shards),
+            "--config",
+            str(config),
+            "--output-dir",
+            str(run_dir),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "32",
+            "--eval-steps",
+            "0",
+            "--eval-batches",
+            "100",
+            "--no-probe",
+        ],
+        tmp_path,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(read_manifest(shards)["splits"]["validation"]["subjects"]) == 1
+    summary = json.loads((run_dir / "encoder" / "training_summary.json").read_text())
+    assert summary["num_processes"] == 2
+    assert summary["final_eval_loss"] is not None
 
 
 def test_pipeline_resume_latest_continues_stage_one(tmp_path, watch_shards):

@@ -353,8 +353,15 @@ def evaluate(
     settings: TrainingSettings,
     accelerator: Accelerator,
 ) -> float:
-    """Mean loss over at most `settings.eval_batches` validation batches, the same batches at every evaluation."""
+    """
+    Mean loss over at most `settings.eval_batches` validation batches, the same batches at every evaluation.
+
+    Processes can hold different numbers of validation batches, so the forward passes use the unwrapped model: a
+    DistributedDataParallel forward broadcasts BatchNorm buffers, a collective that would wait forever for a process
+    that has run out of batches. The only collective is the final reduction of the loss sums.
+    """
     model.eval()
+    local_model = accelerator.unwrap_model(model)
     if hasattr(eval_dataset, "set_epoch"):
         eval_dataset.set_epoch(0)
     total = torch.zeros(2, device=accelerator.device)
@@ -364,7 +371,7 @@ def evaluate(
         # A fixed seed per batch keeps the augmentations, and so the loss, comparable between evaluations.
         generator = _step_generator(settings.seed + 1, index, 0, accelerator.process_index, accelerator.device)
         with accelerator.autocast():
-            loss = task.compute_loss(model, batch, generator)
+            loss = task.compute_loss(local_model, batch, generator)
         total += torch.stack([loss.detach().float(), torch.ones((), device=accelerator.device)])
     total = accelerator.reduce(total, reduction="sum")
     if total[1].item() == 0:
