@@ -12,6 +12,8 @@ RUN/probe_results.json, RUN/probe_results.md   pre-trained versus randomly initi
 """
 
 import copy
+import dataclasses
+import inspect
 import json
 import logging
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from .data.shards import prepare_watch, read_manifest
 from .data.streaming import load_labelled_windows
 from .evaluation.linear_probe import embed_windows, linear_probe
 from .hub.model_card import encoder_card
-from .modeling import RelConDistanceModel, RelConModel
+from .modeling import RelConConfig, RelConDistanceConfig, RelConDistanceModel, RelConModel
 from .training.loop import TrainingResult, TrainingSettings, list_checkpoints, process_state, run_training
 from .training.stages import DistanceTask, EncoderTask
 
@@ -54,14 +56,62 @@ def merge_settings(base: dict, override: dict) -> dict:
     return merged
 
 
+def _allowed_keys() -> dict[str, set[str]]:
+    """Keys each section of a settings file may hold, read from the functions and classes that consume them."""
+    loop_keys = {item.name for item in dataclasses.fields(TrainingSettings)} - {"output_dir", "shards", "seed"}
+    prepare_keys = set(inspect.signature(prepare_watch).parameters) - {"output_dir", "seed"}
+    probe_keys = set(inspect.signature(compare_with_random_init).parameters) - {"encoder_dir", "shard_dir", "seed"}
+    return {
+        "prepare": prepare_keys,
+        "distance": loop_keys | {"model"},
+        "encoder": loop_keys | {"model", "num_candidates", "temperature", "ranking_chunk_size"},
+        "probe": probe_keys,
+        "distance.model": {item.name for item in dataclasses.fields(RelConDistanceConfig)},
+        "encoder.model": {item.name for item in dataclasses.fields(RelConConfig)},
+    }
+
+
+def check_settings(settings: object, source: str) -> dict:
+    """
+    Check the shape of preset-shaped settings before any stage runs.
+
+    A misspelt key would otherwise be ignored (model fields) or fail deep inside a stage; here it raises `ValueError`
+    naming the file, the section, the key and the keys that section accepts.
+    """
+    if not isinstance(settings, dict):
+        raise ValueError(
+            f"{source}: expected a JSON object with sections {', '.join(_STAGE_KEYS)}, got {type(settings).__name__}."
+        )
+    unknown = sorted(str(key) for key in set(settings) - set(_STAGE_KEYS) - {"description"})
+    if unknown:
+        raise ValueError(f"{source}: unknown sections {unknown}; expected some of {', '.join(_STAGE_KEYS)}.")
+    allowed = _allowed_keys()
+    for name, section in settings.items():
+        if name == "description":
+            continue
+        sections = [(name, section)]
+        if isinstance(section, dict) and name in ("distance", "encoder") and "model" in section:
+            sections.append((f"{name}.model", section["model"]))
+        for label, values in sections:
+            if not isinstance(values, dict):
+                raise ValueError(f"{source}: section {label!r} must be a JSON object, got {values!r}.")
+            unknown = sorted(set(values) - allowed[label])
+            if unknown:
+                accepted = ", ".join(sorted(allowed[label]))
+                raise ValueError(f"{source}: unknown keys {unknown} in section {label!r}; it accepts {accepted}.")
+    return settings
+
+
 def load_config_file(path: str) -> dict:
     """Read a JSON settings file shaped like a preset, and reject keys the job does not know."""
-    with open(path) as handle:
-        settings = json.load(handle)
-    unknown = sorted(set(settings) - set(_STAGE_KEYS) - {"description"})
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; expected some of {', '.join(_STAGE_KEYS)}.")
-    return settings
+    try:
+        with open(path) as handle:
+            settings = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON: {error}. Fix the file; relcon_hf/presets/cpu.json shows the layout."
+        ) from None
+    return check_settings(settings, path)
 
 
 @dataclass

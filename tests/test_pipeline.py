@@ -16,6 +16,7 @@ from transformers import AutoFeatureExtractor, AutoModel
 import relcon_hf  # noqa: F401  (registers the Auto classes)
 from relcon_hf.cli import main
 from relcon_hf.data import prepare_watch, read_manifest
+from relcon_hf.pipeline import PRESETS, check_settings, load_preset
 from relcon_hf.training.loop import TrainingSettings, list_checkpoints, run_training
 from relcon_hf.training.stages import DistanceTask
 
@@ -164,6 +165,44 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, watch_shards, capsys):
 
     assert exit_code == 2
     assert "no complete checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_pass_the_settings_check(preset):
+    assert check_settings(load_preset(preset), preset) == load_preset(preset)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"distance": {"max_steps": 2,}}', "is not valid JSON"),
+        ("[1, 2]", "expected a JSON object with sections"),
+        ('{"distanc": {"max_steps": 2}}', "unknown sections ['distanc']"),
+        ('{"distance": {"max_step": 2}}', "unknown keys ['max_step'] in section 'distance'"),
+        ('{"encoder": {"num_candidate": 4}}', "unknown keys ['num_candidate'] in section 'encoder'"),
+        ('{"distance": {"model": {"atention": "softmax"}}}', "unknown keys ['atention'] in section 'distance.model'"),
+        (
+            '{"encoder": {"model": {"stage_channel": [8]}}}',
+            "unknown keys ['stage_channel'] in section 'encoder.model'",
+        ),
+        ('{"probe": {"folds": 3}}', "unknown keys ['folds'] in section 'probe'"),
+        ('{"prepare": 5}', "section 'prepare' must be a JSON object, got 5"),
+    ],
+)
+def test_bad_settings_file_stops_before_training(tmp_path, watch_shards, capsys, text, message):
+    """A misspelt key in `--config` is named with its file and section; nothing is trained."""
+    config = tmp_path / "settings.json"
+    config.write_text(text)
+
+    exit_code = main(
+        ["pretrain", "--shards", str(watch_shards), "--config", str(config), "--output-dir", str(tmp_path / "run")]
+    )
+
+    assert exit_code == 2
+    error = capsys.readouterr().err
+    assert str(config) in error
+    assert message in error
+    assert not (tmp_path / "run" / "distance").exists()
 
 
 @pytest.mark.slow
