@@ -33,14 +33,24 @@ def normalize_unit(unit: str) -> str:
 
 
 def resampling_factors(source_rate: float, target_rate: float) -> tuple[int, int]:
-    """Return coprime (up, down) with target_rate / source_rate ~= up / down, both at most 1000."""
+    """
+    Return coprime (up, down) with target_rate / source_rate ~= up / down, both at most 1000.
+
+    Rates too far apart for such a pair (below about 0.1 Hz or above 100 kHz for a 100 Hz target) give (0, 1) or
+    (1000, 1); the caller compares `source_rate * up / down` with the target and rejects the pair.
+    """
+    if Fraction(source_rate).limit_denominator(MAX_RESAMPLING_FACTOR) == 0:
+        return MAX_RESAMPLING_FACTOR, 1
     ratio = Fraction(target_rate).limit_denominator(MAX_RESAMPLING_FACTOR) / Fraction(source_rate).limit_denominator(
         MAX_RESAMPLING_FACTOR
     )
     ratio = ratio.limit_denominator(MAX_RESAMPLING_FACTOR)
     if ratio.numerator > MAX_RESAMPLING_FACTOR:
         # limit_denominator bounds only the denominator; bound the numerator through the inverse ratio.
-        ratio = 1 / (1 / ratio).limit_denominator(MAX_RESAMPLING_FACTOR)
+        inverse = (1 / ratio).limit_denominator(MAX_RESAMPLING_FACTOR)
+        if inverse == 0:
+            return MAX_RESAMPLING_FACTOR, 1
+        ratio = 1 / inverse
     return ratio.numerator, ratio.denominator
 
 
@@ -369,8 +379,12 @@ def _per_recording(name: str, value: object, count: int, model_rate: float | Non
         raise ValueError(f"Got {len(values)} values of `{name}` for {count} recordings; pass one value or one each.")
     if name == "sampling_rate":
         for rate in values:
-            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
-                raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {rate!r}.")
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, (int, float, np.integer, np.floating))
+                or not 0 < rate < float("inf")
+            ):
+                raise ValueError(f"`sampling_rate` must be a positive, finite number of Hz, got {rate!r}.")
     return values
 
 

@@ -152,7 +152,10 @@ def test_torch_tensors_and_batched_arrays():
     [
         ({"sampling_rate": None}, r"`sampling_rate` is required.*expects 100 Hz"),
         ({"sampling_rate": [50, 50, 50]}, r"Got 3 values of `sampling_rate` for 1 recordings"),
-        ({"sampling_rate": 0}, r"`sampling_rate` must be a positive number of Hz, got 0"),
+        ({"sampling_rate": 0}, r"`sampling_rate` must be a positive, finite number of Hz, got 0"),
+        ({"sampling_rate": float("inf")}, r"`sampling_rate` must be a positive, finite number of Hz, got inf"),
+        ({"sampling_rate": 1e-3}, r"Cannot resample recording 0 from 0.001 Hz to 100 Hz"),
+        ({"sampling_rate": 1e6}, r"Cannot resample recording 0 from 1000000.0 Hz to 100 Hz"),
         ({"sampling_rate": 100, "unit": "mg"}, r"`unit` must be one of 'g', 'm/s\^2', got 'mg'"),
         ({"sampling_rate": 100, "window_length": 0}, r"`window_length` must be a positive number"),
         ({"sampling_rate": 100, "window_length": 5000}, r"No recording is long enough for one window of 5000"),
