@@ -384,7 +384,10 @@ def _per_recording(name: str, value: object, count: int, model_rate: float | Non
                 or not isinstance(rate, (int, float, np.integer, np.floating))
                 or not 0 < rate < float("inf")
             ):
-                raise ValueError(f"`sampling_rate` must be a positive, finite number of Hz, got {rate!r}.")
+                raise ValueError(
+                    f"`sampling_rate` must be a positive, finite number of Hz, got {rate!r}. Pass the rate the device "
+                    "recorded at."
+                )
     return values
 
 

@@ -57,7 +57,7 @@ def merge_settings(base: dict, override: dict) -> dict:
 
 
 def _allowed_keys() -> dict[str, set[str]]:
-    """Keys each section of a settings file may hold, read from the functions and classes that consume them."""
+    """Return the keys each section of a settings file may contain, read from the code that consumes them."""
     loop_keys = {item.name for item in dataclasses.fields(TrainingSettings)} - {"output_dir", "shards", "seed"}
     prepare_keys = set(inspect.signature(prepare_watch).parameters) - {"output_dir", "seed"}
     probe_keys = set(inspect.signature(compare_with_random_init).parameters) - {"encoder_dir", "shard_dir", "seed"}
@@ -75,8 +75,8 @@ def check_settings(settings: object, source: str) -> dict:
     """
     Check the shape of preset-shaped settings before any stage runs.
 
-    A misspelt key would otherwise be ignored (model fields) or fail deep inside a stage; here it raises `ValueError`
-    naming the file, the section, the key and the keys that section accepts.
+    Without this check a misspelt model field would be ignored and a misspelt loop setting would fail inside a stage.
+    Raises `ValueError` naming the file, the section, the key and the keys that section accepts.
     """
     if not isinstance(settings, dict):
         raise ValueError(
@@ -84,7 +84,7 @@ def check_settings(settings: object, source: str) -> dict:
         )
     unknown = sorted(str(key) for key in set(settings) - set(_STAGE_KEYS) - {"description"})
     if unknown:
-        raise ValueError(f"{source}: unknown sections {unknown}; expected some of {', '.join(_STAGE_KEYS)}.")
+        raise ValueError(f"{source}: unknown sections {unknown}. Expected some of {', '.join(_STAGE_KEYS)}.")
     allowed = _allowed_keys()
     for name, section in settings.items():
         if name == "description":
@@ -94,11 +94,13 @@ def check_settings(settings: object, source: str) -> dict:
             sections.append((f"{name}.model", section["model"]))
         for label, values in sections:
             if not isinstance(values, dict):
-                raise ValueError(f"{source}: section {label!r} must be a JSON object, got {values!r}.")
+                raise ValueError(
+                    f"{source}: section {label!r} must be a JSON object, got {values!r}. Put its keys inside {{}}."
+                )
             unknown = sorted(set(values) - allowed[label])
             if unknown:
                 accepted = ", ".join(sorted(allowed[label]))
-                raise ValueError(f"{source}: unknown keys {unknown} in section {label!r}; it accepts {accepted}.")
+                raise ValueError(f"{source}: unknown keys {unknown} in section {label!r}. Valid keys: {accepted}.")
     return settings
 
 
@@ -109,7 +111,7 @@ def load_config_file(path: str) -> dict:
             settings = json.load(handle)
     except json.JSONDecodeError as error:
         raise ValueError(
-            f"{path} is not valid JSON: {error}. Fix the file; relcon_hf/presets/cpu.json shows the layout."
+            f"{path} is not valid JSON: {error}. Fix the file. relcon_hf/presets/cpu.json shows the layout."
         ) from None
     return check_settings(settings, path)
 

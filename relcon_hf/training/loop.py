@@ -354,7 +354,7 @@ def evaluate(
     accelerator: Accelerator,
 ) -> float:
     """
-    Mean loss over at most `settings.eval_batches` validation batches, the same batches at every evaluation.
+    Compute the mean loss over at most `settings.eval_batches` validation batches, the same ones at every evaluation.
 
     Processes can hold different numbers of validation batches, so the forward passes use the unwrapped model: a
     DistributedDataParallel forward broadcasts BatchNorm buffers, a collective that would wait forever for a process
