@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
+    from .data.readers import FORMATS
+    from .data.windowing import FLAG_REASONS
+
     prepare = commands.add_parser(
         "prepare",
         help="Turn recordings into Parquet shards of candidate groups.",
@@ -66,12 +69,32 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     )
     source = prepare.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", choices=["watch"], help="A built-in real corpus: 'watch' (seglearn).")
-    source.add_argument("--input", nargs="+", metavar="FILE", help="CSV, Parquet or NumPy recordings.")
+    source.add_argument(
+        "--input",
+        nargs="+",
+        metavar="FILE",
+        help="Recordings: CSV (plain, GENEActiv, ActiLife), Parquet, NumPy, .cwa, .bin, .gt3x or WISDM .txt.",
+    )
     prepare.add_argument("--output-dir", required=True, help="Folder for the shards and manifest.json.")
     prepare.add_argument("--sampling-rate", type=float, help="Rate of the input recordings in Hz.")
     prepare.add_argument("--unit", choices=["g", "m/s^2"], help="Unit of the input (detected when omitted).")
     prepare.add_argument("--columns", nargs=3, metavar=("X", "Y", "Z"), help="Names of the three axis columns.")
     prepare.add_argument("--time-column", help="Name of the timestamp column.")
+    prepare.add_argument("--format", choices=FORMATS, help="Format of every input (detected per file when omitted).")
+    prepare.add_argument(
+        "--timezone", help="Zone of wall-clock timestamps without an offset, such as Europe/London or +02:00."
+    )
+    prepare.add_argument(
+        "--max-gap-seconds", type=float, default=1.0, help="Longer time steps split a recording (default 1 s)."
+    )
+    prepare.add_argument("--range-g", type=float, help="Device range in g, where the file does not state it.")
+    prepare.add_argument(
+        "--keep-flagged",
+        nargs="+",
+        default=[],
+        choices=FLAG_REASONS,
+        help="Write windows flagged for these reasons instead of dropping them (they are still counted).",
+    )
     prepare.add_argument("--subject-ids", nargs="+", help="One subject id per input file (default: file stem).")
     prepare.add_argument("--group-seconds", type=float, default=3600.0, help="Length of a candidate group in s.")
     prepare.add_argument("--window-length", type=int, default=256, help="Window length in samples at 100 Hz.")
@@ -173,6 +196,11 @@ def _run_prepare(args: argparse.Namespace) -> None:
             unit=args.unit,
             columns=args.columns,
             time_column=args.time_column,
+            format=args.format,
+            timezone=args.timezone,
+            max_gap_seconds=args.max_gap_seconds,
+            range_g=args.range_g,
+            keep_flagged=args.keep_flagged,
             subject_ids=args.subject_ids,
             window_length=args.window_length,
             hop_length=args.hop_length,

@@ -478,7 +478,7 @@ def test_read_numpy_files(tmp_path, watch_corpus):
 
 
 def test_read_unsupported_suffix(tmp_path):
-    path = tmp_path / "recording.cwa"
+    path = tmp_path / "recording.edf"
     path.write_bytes(b"\x00" * 16)
     with pytest.raises(ValueError, match="Unsupported recording file"):
         read_recording(path)

@@ -1,21 +1,17 @@
 # Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
-"""Readers for 3-axis acceleration recordings in CSV, Parquet and NumPy files.
+"""Read 3-axis acceleration recordings from CSV, Parquet, NumPy, device and WISDM files, in g with UTC timestamps.
 
-`read_recording` returns the three acceleration axes of one file in g, with its sampling rate and start time. Each
-format has its own reader, which returns a `_RawTable` of values in the file's unit and optional timestamps. The
-sampling rate, the unit and the non-finite rows are then resolved the same way for every format, so a new format
-needs only a reader.
-
-Not handled yet: gaps and irregular sampling (the rate is the median step of the timestamps and samples are assumed
-evenly spaced), device binary formats and device CSV exports with header blocks, and time zones (timestamps without
-an offset are read as UTC).
+`read_recording` detects the format (`formats.detect_format`), runs that format's reader, which returns a `RawTable`
+in the file's unit with optional timestamps, and then resolves the time zone, the row order, the sampling rate, the
+non-finite rows and the unit the same way for every format. A new format needs only a reader.
 """
 
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,11 +19,28 @@ import numpy as np
 import pandas as pd
 
 from ..modeling.feature_extraction_relcon import STANDARD_GRAVITY, normalize_unit
+from .cleaning import (
+    DEFAULT_REPEAT_MIN_ROWS,
+    find_repeated_blocks,
+    infer_sampling_rate,
+    order_timestamps,
+)
+from .formats import (
+    RawTable,
+    detect_format,
+    read_actigraph_csv,
+    read_cwa,
+    read_geneactiv_bin,
+    read_geneactiv_csv,
+    read_gt3x,
+    read_wisdm,
+)
 
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".npy", ".npz")
+SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".npy", ".npz", ".cwa", ".bin", ".gt3x", ".txt")
+FORMATS = ("csv", "geneactiv-csv", "actigraph-csv", "parquet", "npy", "npz", "cwa", "geneactiv-bin", "gt3x", "wisdm")
 # Time column names matched case-insensitively when `time_column` is not given.
 TIME_COLUMN_NAMES = ("time", "timestamp", "t", "datetime")
 # Axis column name triples matched case-insensitively when `columns` is not given, in this order.
@@ -38,9 +51,12 @@ AXIS_COLUMN_NAMES = (
     ("accel_x", "accel_y", "accel_z"),
     ("accx", "accy", "accz"),
     ("acceleration_x", "acceleration_y", "acceleration_z"),
+    ("accelerometer x", "accelerometer y", "accelerometer z"),
 )
 # Largest relative difference between a given sampling rate and the one inferred from timestamps.
 RATE_TOLERANCE = 0.02
+# An inferred rate this close to a whole number of Hz is taken as that nominal rate.
+NOMINAL_RATE_TOLERANCE = 0.01
 # Median vector magnitude, in g, accepted as a worn or resting sensor: gravity plus or minus movement.
 MAGNITUDE_RANGE_G = (0.5, 2.0)
 # Numeric timestamps are read as Unix time in the largest unit whose threshold their median magnitude reaches
@@ -78,6 +94,26 @@ class Recording:
             Row indices in the file of the rows removed for holding NaN or infinite values.
         median_magnitude (`float`):
             Median vector magnitude of `values`, in g.
+        format (`str`):
+            Format the file was read as, one of `FORMATS`.
+        timestamps (`np.ndarray` of shape `(num_rows,)`, float64, *optional*):
+            Time of every row in seconds, non-finite rows included, sorted and unique: Unix time (UTC) when
+            `start_time` is set, else seconds from the start. `None` for files without timestamps.
+        labels (`np.ndarray` of shape `(num_rows,)`, str, *optional*):
+            Class name of every row, for labelled formats (WISDM activity codes).
+        subject_id (`str`, *optional*):
+            Subject named in the file (WISDM).
+        device (`dict`):
+            Facts the file states: device type, serial number, `range_g` (the range is plus or minus this many g).
+        source_timezone (`str`, *optional*):
+            Zone of the file's wall-clock times: an IANA name or offset such as `"+02:00"`, `"UTC"` for times with
+            an offset, `"unknown (read as UTC)"` for wall-clock times of an unknown zone, `None` without timestamps.
+        out_of_order_rows (`int`):
+            Rows whose timestamp was earlier than the row before them; they were sorted into place.
+        duplicate_timestamps (`int`):
+            Rows removed because their timestamp repeated an earlier row's.
+        repeated_rows (`np.ndarray` of shape `(num_rows,)`, bool):
+            Rows inside a block that repeats an earlier block of at least `repeat_min_rows` rows exactly.
     """
 
     values: np.ndarray
@@ -91,6 +127,15 @@ class Recording:
     rate_inferred: bool
     non_finite_rows: np.ndarray
     median_magnitude: float
+    format: str = "csv"
+    timestamps: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    subject_id: str | None = None
+    device: dict = field(default_factory=dict)
+    source_timezone: str | None = None
+    out_of_order_rows: int = 0
+    duplicate_timestamps: int = 0
+    repeated_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def num_non_finite(self) -> int:
@@ -104,20 +149,18 @@ class Recording:
 
     @property
     def duration_seconds(self) -> float:
-        """Duration of the recording in seconds, removed rows included."""
+        """Duration of the recording in seconds from the first row to the end of the last, gaps included."""
+        if self.timestamps is not None and len(self.timestamps):
+            return float(self.timestamps[-1] - self.timestamps[0]) + 1.0 / self.sampling_rate
         return self.num_rows / self.sampling_rate
 
-
-@dataclass
-class _RawTable:
-    """Acceleration and timestamps of one file, before the rate, unit and non-finite rows are resolved."""
-
-    values: np.ndarray  # (time, 3) float64 in the file's unit
-    columns: list[str] | None
-    time_column: str | None = None
-    timestamps: np.ndarray | None = None  # (time,) float64 seconds, Unix time when `timestamps_absolute`
-    timestamps_absolute: bool = False
-    declared_rate: float | None = None  # a rate stored in the file itself (`.npz`)
+    def full_values(self) -> np.ndarray:
+        """Return all `num_rows` rows of shape `(num_rows, 3)` in g, NaN in the rows removed as non-finite."""
+        full = np.full((self.num_rows, 3), np.nan)
+        present = np.ones(self.num_rows, dtype=bool)
+        present[self.non_finite_rows] = False
+        full[present] = self.values
+        return full
 
 
 def read_recording(
@@ -127,28 +170,35 @@ def read_recording(
     unit: str | None = None,
     columns: Sequence[str] | None = None,
     time_column: str | None = None,
+    format: str | None = None,
+    timezone: str | None = None,
+    repeat_min_rows: int = DEFAULT_REPEAT_MIN_ROWS,
 ) -> Recording:
     """
-    Read the three acceleration axes of a CSV, Parquet or NumPy file and convert them to g.
+    Read the three acceleration axes of a recording file, convert them to g and put its timestamps in UTC.
 
-    Accepted files:
+    Accepted files (the format is detected from the suffix and the first lines; `format` overrides it):
 
-    - `.csv`, `.csv.gz`: a header row, or none (detected when the first row contains numbers; the columns are then
-      named `column_0`, `column_1`, ...).
-    - `.parquet`: any column types that pandas reads.
-    - `.npy`: one array of shape `(time, 3)`; needs `sampling_rate`.
-    - `.npz`: an array named `"acceleration"` (or the only array) of shape `(time, 3)`, optional `"timestamps"` of
+    - `csv` (`.csv`, `.csv.gz`): a header row, or none (detected when the first row contains numbers; the columns
+      are then named `column_0`, `column_1`, ...).
+    - `geneactiv-csv`, `actigraph-csv`: GENEActiv PC Software and ActiLife raw CSV exports, with their header blocks.
+    - `parquet`: any column types that pandas reads.
+    - `npy`: one array of shape `(time, 3)`; needs `sampling_rate`.
+    - `npz`: an array named `"acceleration"` (or the only array) of shape `(time, 3)`, optional `"timestamps"` of
       shape `(time,)` in Unix seconds, optional scalar `"sampling_rate"` in Hz.
+    - `cwa` (Axivity), `geneactiv-bin` (GENEActiv `.bin`), `gt3x` (ActiGraph): device files, read with the libraries
+      of the `devices` extra.
+    - `wisdm` (`.txt`): WISDM 2019 lines `subject,activity,x,y,z;` in m/s^2, labelled by activity.
 
     Args:
         path (`str` or `os.PathLike`):
             File to read.
         sampling_rate (`float`, *optional*):
-            Sampling rate in Hz. Required when the file has no timestamps. With timestamps, the rate is inferred
-            from the median positive step between them and must agree with this value within 2 %.
+            Sampling rate in Hz. Required when the file has no timestamps and states no rate. With timestamps, the
+            rate is inferred from them (`cleaning.infer_sampling_rate`) and must agree with this value within 2 %.
         unit (`str`, *optional*):
-            `"g"` or `"m/s^2"`. Detected from the median vector magnitude when not given (about 1 for g, about 9.81
-            for m/s^2).
+            `"g"` or `"m/s^2"`. Taken from the file when it states one, otherwise detected from the median vector
+            magnitude (about 1 for g, about 9.81 for m/s^2).
         columns (`Sequence[str]`, *optional*):
             Names of the x, y and z columns (CSV and Parquet). By default: columns named x/y/z, acc_x/acc_y/acc_z,
             ax/ay/az or accel_x/accel_y/accel_z (any case), else the first three numeric columns other than time.
@@ -156,34 +206,50 @@ def read_recording(
             Name of the timestamp column (CSV and Parquet). By default a column named time, timestamp, t or datetime
             (any case), a datetime column, or in a file without a header a first column of dates or Unix times.
             Timestamps are Unix seconds, milliseconds, microseconds or nanoseconds (distinguished by magnitude), small
-            numbers read as seconds from the start, or date strings (ISO 8601, read as UTC without an offset).
+            numbers read as seconds from the start, or ISO 8601 strings with or without an offset.
+        format (`str`, *optional*):
+            One of `FORMATS`, to override detection.
+        timezone (`str`, *optional*):
+            IANA zone (such as `"Europe/London"`) or offset (`"+02:00"`) of wall-clock timestamps without an offset.
+            Ambiguous times in the repeated hour when clocks go back are told apart by their order in the file.
+            Without it, such timestamps are read as UTC and `source_timezone` says so. Ignored for timestamps with
+            an offset and for Unix times.
+        repeat_min_rows (`int`, *optional*, defaults to 200):
+            Minimum length of a block of rows that repeats an earlier block exactly to be marked in `repeated_rows`.
 
     Returns:
         [`Recording`] with `values` of shape `(time, 3)` in g.
 
     Raises:
         FileNotFoundError: the file does not exist.
+        ImportError: a device file needs a library of the `devices` extra that is not installed.
         ValueError: the format is not supported, the columns are missing, the rate is missing or disagrees with the
             timestamps, or the unit cannot be detected.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Recording file not found: {path}.")
-    file_format = _file_format(path)
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}.")
+    file_format = format or detect_format(path)
+    table = _read_table(path, file_format, columns=columns, time_column=time_column)
+    source = str(path)
 
-    # Format-specific part: values in the file's unit and optional timestamps.
-    if file_format in ("csv", "parquet"):
-        table = _read_tabular(path, file_format, columns=columns, time_column=time_column)
-    else:
-        if columns is not None or time_column is not None:
-            raise ValueError(
-                f"`columns` and `time_column` apply to CSV and Parquet files, but {path} is a NumPy file; leave them "
-                "unset."
+    # Time zone, then row order: wall-clock times are converted to UTC in file order, because the repeated hour of
+    # a daylight-saving change is only told apart by its order.
+    source_timezone = None
+    order = None
+    if table.timestamps is not None:
+        source_timezone = _localize(table, timezone, source)
+        order = order_timestamps(table.timestamps)
+        if order.out_of_order or order.duplicates:
+            logger.warning(
+                f"{source}: sorted {order.out_of_order} rows that were out of time order and removed "
+                f"{order.duplicates} rows with a repeated timestamp."
             )
-        table = _read_numpy(path, file_format)
+        _take_rows(table, order.keep)
 
-    # Shared part: rate, non-finite rows, unit and start time.
-    rate, rate_inferred = _resolve_sampling_rate(table, sampling_rate, source=str(path))
+    rate, rate_inferred = _resolve_sampling_rate(table, sampling_rate, source)
     finite = np.isfinite(table.values).all(axis=1)
     non_finite_rows = np.flatnonzero(~finite).astype(np.int64)
     if not finite.any():
@@ -192,10 +258,17 @@ def read_recording(
         logger.warning(f"{path}: removed {len(non_finite_rows)} rows with NaN or infinite acceleration values.")
     values = table.values[finite]
     median_magnitude = float(np.median(np.linalg.norm(values, axis=1)))
-    file_unit, unit_detected = _resolve_unit(median_magnitude, unit, source=str(path))
+    file_unit, unit_detected = _resolve_unit(median_magnitude, unit if unit is not None else table.unit, source)
+    unit_detected = unit_detected and unit is None and table.unit is None
     if file_unit == "m/s^2":
         values = values / STANDARD_GRAVITY
         median_magnitude /= STANDARD_GRAVITY
+
+    repeated = find_repeated_blocks(table.values, repeat_min_rows)
+    if repeated.any():
+        logger.warning(
+            f"{source}: {int(repeated.sum())} rows repeat an earlier block of at least {repeat_min_rows} rows."
+        )
 
     return Recording(
         values=np.ascontiguousarray(values, dtype=np.float64),
@@ -203,13 +276,132 @@ def read_recording(
         unit=file_unit,
         unit_detected=unit_detected,
         start_time=_start_time(table),
-        source=str(path),
+        source=source,
         columns=table.columns,
         time_column=table.time_column,
         rate_inferred=rate_inferred,
         non_finite_rows=non_finite_rows,
         median_magnitude=median_magnitude,
+        format=file_format,
+        timestamps=table.timestamps,
+        labels=table.labels,
+        subject_id=table.subject_id,
+        device=table.device,
+        source_timezone=source_timezone,
+        out_of_order_rows=order.out_of_order if order is not None else 0,
+        duplicate_timestamps=order.duplicates if order is not None else 0,
+        repeated_rows=repeated,
     )
+
+
+def _read_table(path: Path, file_format: str, *, columns: Sequence[str] | None, time_column: str | None) -> RawTable:
+    """Run the reader of `file_format`."""
+    if file_format in ("csv", "parquet"):
+        return _read_tabular(path, file_format, columns=columns, time_column=time_column)
+    if columns is not None or time_column is not None:
+        raise ValueError(
+            f"`columns` and `time_column` apply to plain CSV and Parquet files, but {path} is read as {file_format}; "
+            "leave them unset, or pass format='csv' to read it as a plain CSV file."
+        )
+    readers = {
+        "npy": lambda: _read_numpy(path, "npy"),
+        "npz": lambda: _read_numpy(path, "npz"),
+        "cwa": lambda: read_cwa(path),
+        "geneactiv-bin": lambda: read_geneactiv_bin(path),
+        "gt3x": lambda: read_gt3x(path),
+        "geneactiv-csv": lambda: read_geneactiv_csv(path),
+        "actigraph-csv": lambda: read_actigraph_csv(path),
+        "wisdm": lambda: read_wisdm(path),
+    }
+    try:
+        table = readers[file_format]()
+    except (ImportError, ValueError):
+        raise
+    except Exception as error:  # decoder libraries raise their own types for damaged files
+        raise ValueError(
+            f"{path} could not be decoded as {file_format}: {type(error).__name__}: {error}. Check that the file is "
+            "complete (not truncated during download) and of this format, or pass `format=`."
+        ) from error
+    if len(table.values) == 0:
+        raise ValueError(f"{path} contains no samples.")
+    return table
+
+
+def _localize(table: RawTable, zone: str | None, source: str) -> str:
+    """Convert wall-clock timestamps to UTC in place; return the source zone to record."""
+    assert table.timestamps is not None
+    if not table.timestamps_absolute:
+        return "none (seconds from the start)"
+    if not table.timestamps_naive:
+        return table.source_timezone or "UTC"
+    if zone is None:
+        logger.info(
+            f"{source}: the timestamps are wall-clock times without a zone, read as UTC. Pass --timezone "
+            "(`timezone=`) with the zone of the recording to store them in UTC."
+        )
+        return "unknown (read as UTC)"
+
+    wall_clock = pd.DatetimeIndex(pd.to_datetime(table.timestamps, unit="s"))
+    try:
+        if re.fullmatch(r"[+-]\d{2}:\d{2}", zone):
+            localized = wall_clock.tz_localize(zone)
+        else:
+            is_dst = _daylight_saving_flags(wall_clock, table.timestamps, zone)
+            localized = wall_clock.tz_localize(zone, ambiguous=is_dst, nonexistent="raise")
+    except Exception as error:  # pytz and zoneinfo errors for unknown zones, ambiguous and nonexistent times
+        raise ValueError(
+            f"{source}: cannot convert its wall-clock timestamps from time zone {zone!r}: {type(error).__name__}: "
+            f"{error}. Check the zone name (an IANA name such as 'Europe/London' or an offset such as '+02:00'), "
+            "and that the rows are in recording order around daylight-saving changes."
+        ) from None
+    table.timestamps = (localized.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    table.timestamps = np.asarray(table.timestamps, dtype=np.float64)
+    table.timestamps_naive = False
+    return zone
+
+
+def _daylight_saving_flags(wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zone: str) -> np.ndarray:
+    """
+    Tell apart the two passes through the repeated hour when clocks go back, by the order of the rows.
+
+    A wall-clock time in that hour is on standard time when the clock jumped back (by at least half an hour)
+    earlier in the file, within the hour before it, and on summer time otherwise: before the jump, or in a file
+    that lies wholly inside the repeated hour, where nothing tells the passes apart (a warning says so). Unlike
+    pandas' `ambiguous="infer"`, this tolerates duplicated and swapped rows near the change.
+
+    Returns:
+        `np.ndarray` of shape `(time,)`, bool: True for rows on summer time. Rows that are not ambiguous get False,
+        which pandas ignores for them.
+    """
+    ambiguous = np.asarray(wall_clock.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna())
+    ambiguous &= np.isfinite(seconds)
+    flags = np.zeros(len(seconds), dtype=bool)
+    if not ambiguous.any():
+        return flags
+    jumps = np.flatnonzero(np.diff(seconds) < -1800) + 1
+    rows = np.flatnonzero(ambiguous)
+    if len(jumps) == 0:
+        logger.warning(
+            f"{len(rows)} rows fall in the repeated hour of a change from summer time in {zone}, with no jump back "
+            "in the file to tell the two passes apart. They are read as summer time."
+        )
+        flags[rows] = True
+        return flags
+    previous = np.searchsorted(jumps, rows, side="right") - 1
+    after_jump = (previous >= 0) & (rows - jumps[np.maximum(previous, 0)] >= 0)
+    after_jump &= seconds[rows] - seconds[jumps[np.maximum(previous, 0)]] <= 3600
+    flags[rows] = ~after_jump
+    return flags
+
+
+def _take_rows(table: RawTable, rows: np.ndarray) -> None:
+    if len(rows) == len(table.values) and np.array_equal(rows, np.arange(len(rows))):
+        return
+    table.values = table.values[rows]
+    assert table.timestamps is not None
+    table.timestamps = table.timestamps[rows]
+    if table.labels is not None:
+        table.labels = table.labels[rows]
 
 
 def recording_stem(path: str | os.PathLike) -> str:
@@ -231,26 +423,11 @@ def detect_unit(median_magnitude: float) -> str | None:
     return None
 
 
-def _file_format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".csv") or name.endswith(".csv.gz"):
-        return "csv"
-    for suffix in (".parquet", ".npy", ".npz"):
-        if name.endswith(suffix):
-            return suffix[1:]
-    raise ValueError(
-        f"Unsupported recording file {path}: expected one of {', '.join(SUPPORTED_SUFFIXES)}. Convert device files "
-        "to CSV first (time column plus x, y, z)."
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # CSV and Parquet
 
 
-def _read_tabular(
-    path: Path, file_format: str, *, columns: Sequence[str] | None, time_column: str | None
-) -> _RawTable:
+def _read_tabular(path: Path, file_format: str, *, columns: Sequence[str] | None, time_column: str | None) -> RawTable:
     """Read a CSV or Parquet file and pick its axis and time columns."""
     if file_format == "parquet":
         frame, headerless = pd.read_parquet(path), False
@@ -263,9 +440,10 @@ def _read_tabular(
     axis_names = _choose_axis_columns(frame, columns, time_name, source=str(path))
     values = _numeric_values(frame, axis_names, source=str(path))
 
-    table = _RawTable(values=values, columns=[str(name) for name in axis_names], time_column=time_name)
+    table = RawTable(values=values, columns=[str(name) for name in axis_names], time_column=time_name)
     if time_name is not None:
-        table.timestamps, table.timestamps_absolute = _parse_timestamps(frame[time_name], time_name, str(path))
+        timestamps, absolute, naive = _parse_timestamps(frame[time_name], time_name, str(path))
+        table.timestamps, table.timestamps_absolute, table.timestamps_naive = timestamps, absolute, naive
     return table
 
 
@@ -371,22 +549,34 @@ def _numeric_values(frame: pd.DataFrame, names: list[str], source: str) -> np.nd
     return frame[names].to_numpy(dtype=np.float64)
 
 
-def _parse_timestamps(column: pd.Series, name: str, source: str) -> tuple[np.ndarray, bool]:
-    """Return timestamps in seconds and whether they are absolute (Unix time) rather than seconds from the start."""
+def _parse_timestamps(column: pd.Series, name: str, source: str) -> tuple[np.ndarray, bool, bool]:
+    """
+    Return timestamps in seconds, whether they are absolute (Unix time) rather than seconds from the start, and
+    whether they are wall-clock times without an offset.
+    """
     if pd.api.types.is_numeric_dtype(column):
-        return _numeric_timestamps(column.to_numpy(dtype=np.float64), name, source)
+        seconds, absolute = _numeric_timestamps(column.to_numpy(dtype=np.float64), name, source)
+        return seconds, absolute, False
 
     try:
-        # NOTE: strings without an offset are read as UTC, because time zone handling is not built yet.
-        parsed = pd.to_datetime(column, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"Time column {name!r} of {source} is neither numbers nor ISO 8601 dates (first value "
-            f"{column.iloc[0]!r}): {error}. Pass `time_column` to pick another column."
-        ) from error
-    epoch = pd.Timestamp(0, tz="UTC")
-    seconds = ((parsed - epoch) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
-    return seconds, True
+        parsed = pd.to_datetime(column, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or not (pd.api.types.is_datetime64_any_dtype(parsed)):
+        # Mixed offsets (for example across a daylight-saving change) parse only when converted to UTC.
+        try:
+            parsed = pd.to_datetime(column, utc=True, format="ISO8601")
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"Time column {name!r} of {source} is neither numbers nor ISO 8601 dates (first value "
+                f"{column.iloc[0]!r}): {error}. Pass `time_column` to pick another column."
+            ) from error
+    naive = getattr(parsed.dt, "tz", None) is None
+    if naive:
+        seconds = (parsed - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    else:
+        seconds = (parsed.dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=np.float64, na_value=np.nan), True, naive
 
 
 def _numeric_timestamps(values: np.ndarray, name: str, source: str) -> tuple[np.ndarray, bool]:
@@ -405,10 +595,10 @@ def _numeric_timestamps(values: np.ndarray, name: str, source: str) -> tuple[np.
 # NumPy
 
 
-def _read_numpy(path: Path, file_format: str) -> _RawTable:
+def _read_numpy(path: Path, file_format: str) -> RawTable:
     """Read an `.npy` array or an `.npz` archive of acceleration, timestamps and sampling rate."""
     if file_format == "npy":
-        return _RawTable(values=_acceleration_array(np.load(path, allow_pickle=False), path), columns=None)
+        return RawTable(values=_acceleration_array(np.load(path, allow_pickle=False), path), columns=None)
 
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
@@ -421,7 +611,7 @@ def _read_numpy(path: Path, file_format: str) -> _RawTable:
                 f"{path} contains the arrays {names}; expected one named 'acceleration' of shape (time, 3), or a "
                 "single array."
             )
-        table = _RawTable(values=_acceleration_array(archive[array_name], path), columns=None)
+        table = RawTable(values=_acceleration_array(archive[array_name], path), columns=None)
         if "timestamps" in names and array_name != "timestamps":
             timestamps = np.asarray(archive["timestamps"], dtype=np.float64).reshape(-1)
             if len(timestamps) != len(table.values):
@@ -451,7 +641,7 @@ def _acceleration_array(array: np.ndarray, path: Path) -> np.ndarray:
 # Rate, unit and start time, shared by all formats
 
 
-def _resolve_sampling_rate(table: _RawTable, user_rate: float | None, source: str) -> tuple[float, bool]:
+def _resolve_sampling_rate(table: RawTable, user_rate: float | None, source: str) -> tuple[float, bool]:
     """Return the sampling rate in Hz and whether it was inferred from timestamps."""
     for name, rate in (("sampling_rate", user_rate), ("the file's sampling_rate", table.declared_rate)):
         if rate is not None and (isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0):
@@ -468,21 +658,23 @@ def _resolve_sampling_rate(table: _RawTable, user_rate: float | None, source: st
             )
         return stated, False
 
-    inferred = _infer_sampling_rate(table.timestamps, source)
+    finite_times = table.timestamps[np.isfinite(table.timestamps)]
+    try:
+        inferred = infer_sampling_rate(finite_times)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
     if stated is None:
+        nominal = float(round(inferred))
+        if nominal > 0 and abs(inferred - nominal) <= NOMINAL_RATE_TOLERANCE * nominal:
+            # Device clocks run slightly fast or slow. The even grid uses the nominal rate, and the timestamps
+            # place each sample on it, so the drift does not stretch the recording.
+            logger.info(f"{source}: sampling rate {nominal:g} Hz, from {inferred:.6g} Hz measured on the timestamps.")
+            return nominal, True
         logger.info(f"{source}: sampling rate {inferred:.6g} Hz, inferred from the timestamps.")
         return inferred, True
     _check_rates_agree(stated, inferred, "the rate inferred from the timestamps", source)
     # The stated rate agrees with the timestamps, so keep it: it is the nominal rate, free of timing jitter.
     return stated, False
-
-
-def _infer_sampling_rate(timestamps: np.ndarray, source: str) -> float:
-    steps = np.diff(timestamps[np.isfinite(timestamps)])
-    steps = steps[steps > 0]
-    if len(steps) == 0:
-        raise ValueError(f"{source}: the timestamps never increase, so no sampling rate can be inferred from them.")
-    return float(1.0 / np.median(steps))
 
 
 def _check_rates_agree(stated: float, other: float, other_name: str, source: str) -> None:
@@ -515,7 +707,7 @@ def _resolve_unit(median_magnitude: float, unit: str | None, source: str) -> tup
     return detected, True
 
 
-def _start_time(table: _RawTable) -> datetime | None:
+def _start_time(table: RawTable) -> datetime | None:
     if table.timestamps is None or not table.timestamps_absolute:
         return None
     finite = table.timestamps[np.isfinite(table.timestamps)]
@@ -524,4 +716,4 @@ def _start_time(table: _RawTable) -> datetime | None:
     return datetime.fromtimestamp(float(finite[0]), tz=timezone.utc)
 
 
-__all__ = ["Recording", "SUPPORTED_SUFFIXES", "detect_unit", "read_recording", "recording_stem"]
+__all__ = ["FORMATS", "Recording", "SUPPORTED_SUFFIXES", "detect_unit", "read_recording", "recording_stem"]

@@ -21,7 +21,8 @@ import os
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import fsspec
@@ -31,9 +32,11 @@ import pyarrow.parquet as pq
 from datasets import Array3D, Features, List, Value
 
 from ..modeling.feature_extraction_relcon import RelConFeatureExtractor
+from .cleaning import DEFAULT_MAX_GAP_SECONDS
+from .formats import detect_format
 from .readers import Recording, read_recording, recording_stem
 from .watch import WatchCorpus, find_watch_file, load_watch_corpus
-from .windowing import RecordingWindows, window_recording
+from .windowing import FLAG_REASONS, RecordingWindows, window_clean_recording, window_recording
 
 
 logger = logging.getLogger(__name__)
@@ -517,10 +520,15 @@ def prepare_recordings(
     unit: str | None = None,
     columns: Sequence[str] | None = None,
     time_column: str | None = None,
+    format: str | None = None,
+    timezone: str | None = None,
     subject_ids: Sequence[str] | None = None,
     window_length: int = 256,
     hop_length: int | None = None,
     group_seconds: float = 3600.0,
+    max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS,
+    range_g: float | None = None,
+    keep_flagged: Sequence[str] = (),
     validation_fraction: float = 0.2,
     seed: int = 0,
     overwrite: bool = False,
@@ -546,11 +554,20 @@ def prepare_recordings(
         unit (`str`, *optional*): `"g"` or `"m/s^2"` for every input; detected per file when not given.
         columns (`Sequence[str]`, *optional*): Names of the x, y, z columns in every CSV or Parquet input.
         time_column (`str`, *optional*): Name of the timestamp column in every CSV or Parquet input.
-        subject_ids (`Sequence[str]`, *optional*): Subject of each input; defaults to the file stem.
+        format (`str`, *optional*): Format of every input (see `FORMATS`); detected per file when not given.
+        timezone (`str`, *optional*): Zone of wall-clock timestamps without an offset (see [`read_recording`]).
+        subject_ids (`Sequence[str]`, *optional*): Subject of each input; defaults to the subject a WISDM file
+            names, else the file stem.
         window_length (`int`, *optional*, defaults to 256): Window length in samples at 100 Hz.
         hop_length (`int`, *optional*): Step between window starts in samples at 100 Hz; defaults to
             `window_length`.
         group_seconds (`float`, *optional*, defaults to 3600.0): Length of a candidate group in seconds.
+        max_gap_seconds (`float`, *optional*, defaults to 1.0): Time steps longer than this split a recording;
+            shorter ones are filled on the even grid.
+        range_g (`float`, *optional*): Device range in g, for inputs whose file does not state one; values beyond
+            it are flagged `out_of_range` and runs at it `clipped`.
+        keep_flagged (`Sequence[str]`, *optional*): Reasons (`non_finite`, `repeated_block`, `out_of_range`,
+            `clipped`, `constant`) whose windows are written anyway. They are counted under `windows_kept_flagged`.
         validation_fraction (`float`, *optional*, defaults to 0.2): Share of subjects for validation.
         seed (`int`, *optional*, defaults to 0): Seed of the subject split.
         overwrite (`bool`, *optional*, defaults to `False`): Replace shards of an earlier run in `output_dir`.
@@ -578,6 +595,11 @@ def prepare_recordings(
         "unit": unit,
         "columns": list(columns) if columns is not None else None,
         "time_column": time_column,
+        "format": format,
+        "timezone": timezone,
+        "max_gap_seconds": max_gap_seconds,
+        "range_g": range_g,
+        "keep_flagged": sorted(keep_flagged),
         "window_length": window_length,
         "hop_length": hop_length,
         "group_seconds": group_seconds,
@@ -592,13 +614,29 @@ def prepare_recordings(
     extractor = RelConFeatureExtractor(
         sampling_rate=int(MODEL_SAMPLING_RATE), window_length=window_length, hop_length=hop_length
     )
-    read_options = {"sampling_rate": sampling_rate, "unit": unit, "columns": columns, "time_column": time_column}
+    read_options = {
+        "sampling_rate": sampling_rate,
+        "unit": unit,
+        "columns": columns,
+        "time_column": time_column,
+        "format": format,
+        "timezone": timezone,
+    }
+    clean_options = {"max_gap_seconds": max_gap_seconds, "range_g": range_g, "keep_flagged": frozenset(keep_flagged)}
+    unknown_reasons = sorted(set(keep_flagged) - set(FLAG_REASONS))
+    if unknown_reasons:
+        raise ValueError(f"`keep_flagged` must name reasons among {', '.join(FLAG_REASONS)}, got {unknown_reasons}.")
+    if not max_gap_seconds > 0:
+        raise ValueError(f"`max_gap_seconds` must be a positive number of seconds, got {max_gap_seconds!r}.")
     # The split is drawn over the subjects of all inputs, before reading, so each subject's groups can be written
     # as soon as its files are read.
     _, validation_subjects = split_subjects(subjects, validation_fraction, seed)
     reports: dict[str, dict] = {}
     failed: list[dict] = []
-    groups = _recording_groups(paths, subjects, extractor, read_options, group_seconds, reports, failed)
+    label_names: list[str] = []
+    groups = _recording_groups(
+        paths, subjects, extractor, read_options, clean_options, group_seconds, reports, failed, label_names
+    )
 
     _remove_previous_output(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -612,7 +650,7 @@ def prepare_recordings(
     for report in reports.values():
         report["split"] = "validation" if report["subject_id"] in validation_subjects else "train"
 
-    manifest = _base_manifest("recordings", settings, None)
+    manifest = _base_manifest("recordings", settings, label_names or None)
     manifest["splits"] = splits
     manifest["inputs"] = reports
     manifest["failed_inputs"] = failed
@@ -628,12 +666,23 @@ def _input_subjects(paths: list[Path], subject_ids: Sequence[str] | None) -> lis
     if repeated:
         raise ValueError(f"Inputs listed more than once: {repeated}. Pass each file once.")
     if subject_ids is None:
-        return [recording_stem(path) for path in paths]
+        return [_default_subject(path) for path in paths]
     if isinstance(subject_ids, str) or len(subject_ids) != len(paths):
         raise ValueError(
             f"`subject_ids` must give one subject per input: got {subject_ids!r} for {len(paths)} inputs."
         )
     return [str(subject) for subject in subject_ids]
+
+
+def _default_subject(path: Path) -> str:
+    """Return the subject a WISDM file names on its first line, else the file stem."""
+    try:
+        if detect_format(path) == "wisdm":
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return handle.readline().split(",")[0].strip()
+    except (OSError, ValueError):
+        pass
+    return recording_stem(path)
 
 
 def _input_fingerprint(path: Path) -> dict:
@@ -661,14 +710,17 @@ def _recording_groups(
     subjects: list[str],
     extractor: RelConFeatureExtractor,
     read_options: dict,
+    clean_options: dict,
     group_seconds: float,
     reports: dict[str, dict],
     failed: list[dict],
+    label_names: list[str],
 ) -> Iterator[CandidateGroup]:
     """
     Yield the groups of every input, one subject at a time, so memory contains one subject's windows at most.
 
-    A report per input is added to `reports`, and each input that cannot be read is appended to `failed`.
+    A report per input is added to `reports`, and each input that cannot be read is appended to `failed`. Class
+    names of labelled inputs are appended to `label_names` in the order they are first seen.
     """
     recording_ids = _recording_ids(paths)
     for subject in sorted(set(subjects)):
@@ -677,9 +729,7 @@ def _recording_groups(
             path, recording_id = paths[index], recording_ids[index]
             try:
                 recording = read_recording(path, **read_options)
-                windowed = window_recording(
-                    recording.values, recording.sampling_rate, extractor, removed_rows=recording.non_finite_rows
-                )
+                windowed = window_clean_recording(recording, extractor, **clean_options)
             except _INPUT_ERRORS as error:
                 logger.error(f"Skipped input {path}: {type(error).__name__}: {error}")
                 failed.append({"input": str(path), "error": f"{type(error).__name__}: {error}"})
@@ -689,7 +739,13 @@ def _recording_groups(
                     f"{path} gave no window: it lasts {recording.duration_seconds:.2f} s, shorter than one window of "
                     f"{extractor.window_length / extractor.sampling_rate:.2f} s after removing bad samples."
                 )
-            parts.extend(_split_into_blocks(windowed, recording, subject, recording_id, group_seconds))
+            label_indices = None
+            if windowed.labels is not None:
+                for name in windowed.labels:
+                    if name not in label_names:
+                        label_names.append(str(name))
+                label_indices = np.array([label_names.index(name) for name in windowed.labels], dtype=np.int64)
+            parts.extend(_split_into_blocks(windowed, recording, subject, recording_id, group_seconds, label_indices))
             reports[str(path)] = _input_report(recording, windowed, subject, recording_id)
         yield from _merge_groups(parts)
 
@@ -709,22 +765,41 @@ def _check_recordings_written(
 
 
 def _input_report(recording: Recording, windowed: RecordingWindows, subject: str, recording_id: str) -> dict:
-    return {
+    report = {
         "subject_id": subject,
         "recording_id": recording_id,
+        "format": recording.format,
         "windows_written": len(windowed),
         "windows_dropped": windowed.dropped,
+        "windows_kept_flagged": windowed.kept_flagged,
         "non_finite_samples": recording.num_non_finite,
+        "out_of_order_rows": recording.out_of_order_rows,
+        "duplicate_timestamps": recording.duplicate_timestamps,
+        "repeated_rows": int(recording.repeated_rows.sum()),
+        "segments": windowed.segments,
+        "gap_seconds": windowed.gap_seconds,
         "duration_seconds": recording.duration_seconds,
         "sampling_rate_in": recording.sampling_rate,
+        "rate_inferred": recording.rate_inferred,
         "unit_in": recording.unit,
         "unit_detected": recording.unit_detected,
         "start_time": recording.start_time.isoformat() if recording.start_time is not None else None,
+        "source_timezone": recording.source_timezone,
+        "device": recording.device,
     }
+    if windowed.labels is not None:
+        names, counts = np.unique(windowed.labels, return_counts=True)
+        report["windows_by_label"] = {str(name): int(count) for name, count in zip(names, counts, strict=True)}
+    return report
 
 
 def _split_into_blocks(
-    windowed: RecordingWindows, recording: Recording, subject: str, recording_id: str, group_seconds: float
+    windowed: RecordingWindows,
+    recording: Recording,
+    subject: str,
+    recording_id: str,
+    group_seconds: float,
+    label_indices: np.ndarray | None = None,
 ) -> list[CandidateGroup]:
     """Cut one recording's windows into blocks of `group_seconds`, by the clock when the start time is known."""
     if len(windowed) == 0:
@@ -740,7 +815,7 @@ def _split_into_blocks(
     for block in np.unique(blocks):
         members = blocks == block
         if recording.start_time is not None:
-            block_start = datetime.fromtimestamp(float(block * group_seconds), tz=timezone.utc)
+            block_start = datetime.fromtimestamp(float(block * group_seconds), tz=dt_timezone.utc)
             group_id = f"{subject}/{_format_block_start(block_start, group_seconds)}"
             window_start = absolute[members] - block_start.timestamp()
         else:
@@ -753,7 +828,9 @@ def _split_into_blocks(
                 start_time=block_start,
                 windows=windowed.windows[members],
                 window_start=window_start,
-                labels=np.full(int(members.sum()), UNLABELLED, dtype=np.int64),
+                labels=label_indices[members]
+                if label_indices is not None
+                else np.full(int(members.sum()), UNLABELLED, dtype=np.int64),
                 recording_ids=[recording_id] * int(members.sum()),
             )
         )
