@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,7 +169,7 @@ def test_gt3x_shows_idle_sleep_gaps(test_data_dir):
 
 
 def test_device_file_without_library_names_the_extra(test_data_dir, monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "pygt3x.reader", None)
+    monkeypatch.setitem(sys.modules, "pygt3x.reader", None)
 
     with pytest.raises(ImportError, match=r"relcon-hf\[devices\]"):
         read_recording(test_data_dir / "ggir" / "actigraph_testfile.gt3x")

@@ -13,6 +13,7 @@ Device binary files are decoded by maintained libraries, installed with the `dev
   those filled rows are removed here, so the recording shows the gaps the device really had.
 """
 
+import gzip
 import logging
 import re
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ def detect_format(path: Path) -> str:
 
 
 def _first_lines(path: Path, count: int) -> list[str]:
-    opener = __import__("gzip").open if path.name.lower().endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     lines = []
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         for line in handle:
@@ -417,7 +418,9 @@ def read_wisdm(path: Path) -> RawTable:
     )
     subjects = frame["subject"].dropna().unique()
     if len(subjects) != 1:
-        raise ValueError(f"{path}: a WISDM file holds one subject, found {len(subjects)} ({list(subjects)[:5]}).")
+        raise ValueError(
+            f"{path}: a WISDM file must contain one subject, found {len(subjects)} ({list(subjects)[:5]})."
+        )
     return RawTable(
         values=frame[["x", "y", "z"]].to_numpy(dtype=np.float64),
         columns=["x", "y", "z"],

@@ -211,8 +211,8 @@ def read_recording(
             One of `FORMATS`, to override detection.
         timezone (`str`, *optional*):
             IANA zone (such as `"Europe/London"`) or offset (`"+02:00"`) of wall-clock timestamps without an offset.
-            Ambiguous times in the repeated hour when clocks go back are told apart by their order in the file.
-            Without it, such timestamps are read as UTC and `source_timezone` says so. Ignored for timestamps with
+            Ambiguous times in the repeated hour when clocks go back are resolved by their order in the file.
+            Without it, such timestamps are read as UTC and `source_timezone` records that. Ignored for timestamps with
             an offset and for Unix times.
         repeat_min_rows (`int`, *optional*, defaults to 200):
             Minimum length of a block of rows that repeats an earlier block exactly to be marked in `repeated_rows`.
@@ -235,8 +235,8 @@ def read_recording(
     table = _read_table(path, file_format, columns=columns, time_column=time_column)
     source = str(path)
 
-    # Time zone, then row order: wall-clock times are converted to UTC in file order, because the repeated hour of
-    # a daylight-saving change is only told apart by its order.
+    # Time zone, then row order: wall-clock times are converted to UTC in file order, because only the row order
+    # separates the two passes through the repeated hour of a daylight-saving change.
     source_timezone = None
     order = None
     if table.timestamps is not None:
@@ -366,7 +366,7 @@ def _daylight_saving_flags(wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zo
 
     A wall-clock time in that hour is on standard time when the clock jumped back (by at least half an hour)
     earlier in the file, within the hour before it, and on summer time otherwise: before the jump, or in a file
-    that lies wholly inside the repeated hour, where nothing tells the passes apart (a warning says so). Unlike
+    that lies wholly inside the repeated hour, where nothing separates the passes (a warning is logged). Unlike
     pandas' `ambiguous="infer"`, this tolerates duplicated and swapped rows near the change.
 
     Returns:
