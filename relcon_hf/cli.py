@@ -88,6 +88,7 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
         "--max-gap-seconds", type=float, default=1.0, help="Longer time steps split a recording (default 1 s)."
     )
     prepare.add_argument("--range-g", type=float, help="Device range in g, where the file does not state it.")
+    prepare.add_argument("--num-workers", type=int, default=1, help="Processes that read inputs in parallel.")
     prepare.add_argument(
         "--keep-flagged",
         nargs="+",
@@ -201,6 +202,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
             max_gap_seconds=args.max_gap_seconds,
             range_g=args.range_g,
             keep_flagged=args.keep_flagged,
+            num_workers=args.num_workers,
             subject_ids=args.subject_ids,
             window_length=args.window_length,
             hop_length=args.hop_length,

@@ -420,3 +420,58 @@ def test_prepare_cli_keeps_flagged_windows(tmp_path, test_data_dir, capsys):
     assert report["windows_dropped"]["out_of_range"] == 0
     assert report["windows_kept_flagged"]["out_of_range"] == dropping["windows_dropped"]["out_of_range"]
     assert report["windows_written"] == dropping["windows_written"] + dropping["windows_dropped"]["out_of_range"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parallel and resumable prepare
+
+
+def _shard_windows(shard_dir: Path) -> dict[str, np.ndarray]:
+    groups = {}
+    for file in sorted(shard_dir.glob("*/shard-*.parquet")):
+        table = pd.read_parquet(file, columns=["group_id", "windows"])
+        for group_id, windows in zip(table["group_id"], table["windows"], strict=True):
+            groups[group_id] = np.stack([np.stack(list(window)) for window in windows])
+    return groups
+
+
+def test_prepare_in_two_processes_matches_one(tmp_path, test_data_dir):
+    inputs = sorted((test_data_dir / "wisdm2019_watch").glob("data_16[0-3]?_accel_watch.txt"))[:4]
+
+    serial = prepare_recordings(inputs, tmp_path / "serial")
+    parallel = prepare_recordings(inputs, tmp_path / "parallel", num_workers=2)
+
+    assert parallel["inputs"] == serial["inputs"]
+    assert parallel["splits"] == serial["splits"]
+    serial_windows, parallel_windows = _shard_windows(tmp_path / "serial"), _shard_windows(tmp_path / "parallel")
+    assert sorted(parallel_windows) == sorted(serial_windows)
+    for group_id, windows in serial_windows.items():
+        np.testing.assert_array_equal(parallel_windows[group_id], windows)
+    assert not (tmp_path / "parallel" / ".inputs").exists()
+
+
+def test_interrupted_prepare_resumes_without_rereading(tmp_path, test_data_dir, monkeypatch):
+    from relcon_hf.data import shards
+
+    inputs = sorted((test_data_dir / "wisdm2019_watch").glob("data_16[0-3]?_accel_watch.txt"))[:3]
+    complete = prepare_recordings(inputs, tmp_path / "complete")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shards, "_write_splits", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            prepare_recordings(inputs, tmp_path / "resumed")
+    assert len(list((tmp_path / "resumed" / ".inputs").glob("*.parquet"))) == 3
+
+    reads = []
+    original = shards.read_recording
+    monkeypatch.setattr(
+        shards, "read_recording", lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs)
+    )
+    resumed = prepare_recordings(inputs, tmp_path / "resumed")
+
+    assert reads == []
+    assert resumed["inputs"] == complete["inputs"]
+    assert resumed["splits"]["train"]["num_windows"] == complete["splits"]["train"]["num_windows"]

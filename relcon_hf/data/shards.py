@@ -15,9 +15,11 @@ NumPy recordings. The schema is `shard_features(window_length)`, stored in each 
 `datasets.load_dataset("parquet", ...)` reads the columns back with their features.
 """
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+# Folder of per-input results while `prepare_recordings` runs; removed once the manifest is written.
+INPUT_CACHE_NAME = ".inputs"
+_REPORT_KEY = b"relcon_input_report"
 SPLITS = ("train", "validation")
 MODEL_SAMPLING_RATE = 100.0
 DEFAULT_TARGET_SHARD_BYTES = 64 * 2**20
@@ -287,7 +292,11 @@ def _json_normalized(value: object) -> object:
 def _reusable_manifest(output_dir: Path, settings: dict, overwrite: bool) -> dict | None:
     """Return the manifest of an earlier run with the same settings, or None. Raise if other shards are in the way."""
     manifest_path = output_dir / MANIFEST_NAME
-    previous_output = manifest_path.exists() or any((output_dir / split).exists() for split in SPLITS)
+    previous_output = (
+        manifest_path.exists()
+        or any((output_dir / split).exists() for split in SPLITS)
+        or (output_dir / INPUT_CACHE_NAME).exists()
+    )
     if overwrite or not previous_output:
         return None
 
@@ -300,7 +309,11 @@ def _reusable_manifest(output_dir: Path, settings: dict, overwrite: bool) -> dic
             return manifest
         reason = "were written with other settings" if complete else "are incomplete (shard files are missing)"
     else:
-        reason = f"have no {MANIFEST_NAME} (an interrupted run?)"
+        cached_settings = output_dir / INPUT_CACHE_NAME / "settings.json"
+        if cached_settings.is_file() and json.loads(cached_settings.read_text()) == _json_normalized(settings):
+            logger.info(f"Resuming the interrupted run in {output_dir}: it has the same settings.")
+            return None
+        reason = f"have no {MANIFEST_NAME} (an interrupted run with other settings?)"
     raise ValueError(
         f"The shards in {output_dir} {reason}. Pass overwrite=True (--overwrite) to replace them, or choose "
         "another output folder."
@@ -529,6 +542,7 @@ def prepare_recordings(
     max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS,
     range_g: float | None = None,
     keep_flagged: Sequence[str] = (),
+    num_workers: int = 1,
     validation_fraction: float = 0.2,
     seed: int = 0,
     overwrite: bool = False,
@@ -568,6 +582,7 @@ def prepare_recordings(
             it are flagged `out_of_range` and runs at it `clipped`.
         keep_flagged (`Sequence[str]`, *optional*): Reasons (`non_finite`, `repeated_block`, `out_of_range`,
             `clipped`, `constant`) whose windows are written anyway. They are counted under `windows_kept_flagged`.
+        num_workers (`int`, *optional*, defaults to 1): Processes that read and window inputs in parallel.
         validation_fraction (`float`, *optional*, defaults to 0.2): Share of subjects for validation.
         seed (`int`, *optional*, defaults to 0): Seed of the subject split.
         overwrite (`bool`, *optional*, defaults to `False`): Replace shards of an earlier run in `output_dir`.
@@ -614,6 +629,8 @@ def prepare_recordings(
     extractor = RelConFeatureExtractor(
         sampling_rate=int(MODEL_SAMPLING_RATE), window_length=window_length, hop_length=hop_length
     )
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f"`num_workers` must be a positive number of processes, got {num_workers!r}.")
     read_options = {
         "sampling_rate": sampling_rate,
         "unit": unit,
@@ -622,7 +639,7 @@ def prepare_recordings(
         "format": format,
         "timezone": timezone,
     }
-    clean_options = {"max_gap_seconds": max_gap_seconds, "range_g": range_g, "keep_flagged": frozenset(keep_flagged)}
+    clean_options = {"max_gap_seconds": max_gap_seconds, "range_g": range_g, "keep_flagged": sorted(keep_flagged)}
     unknown_reasons = sorted(set(keep_flagged) - set(FLAG_REASONS))
     if unknown_reasons:
         raise ValueError(f"`keep_flagged` must name reasons among {', '.join(FLAG_REASONS)}, got {unknown_reasons}.")
@@ -631,16 +648,27 @@ def prepare_recordings(
     # The split is drawn over the subjects of all inputs, before reading, so each subject's groups can be written
     # as soon as its files are read.
     _, validation_subjects = split_subjects(subjects, validation_fraction, seed)
-    reports: dict[str, dict] = {}
-    failed: list[dict] = []
+    cache_dir = output_dir / INPUT_CACHE_NAME
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / "settings.json").write_text(json.dumps(_json_normalized(settings), indent=2) + "\n")
+    window_options = {"window_length": window_length, "hop_length": hop_length}
+    by_index, failed = _process_inputs(
+        paths, subjects, cache_dir, window_options, read_options, clean_options, num_workers
+    )
+    keys = [
+        _input_key(path, subject, window_options, read_options, clean_options)
+        for path, subject in zip(paths, subjects, strict=True)
+    ]
     label_names: list[str] = []
     groups = _recording_groups(
-        paths, subjects, extractor, read_options, clean_options, group_seconds, reports, failed, label_names
+        paths, subjects, cache_dir, keys, by_index, (window_length, 3), group_seconds, label_names
     )
 
     _remove_previous_output(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     splits = _write_splits(output_dir, groups, validation_subjects, shard_features(window_length), target_shard_bytes)
+    reports = {str(paths[index]): by_index[index] for index in sorted(by_index)}
+    for report in reports.values():
+        report.pop("start_timestamp", None)
     _check_recordings_written(splits, reports, failed, extractor, num_inputs=len(paths))
     if validation_subjects and splits["validation"]["num_groups"] == 0:
         logger.warning(
@@ -655,6 +683,7 @@ def prepare_recordings(
     manifest["inputs"] = reports
     manifest["failed_inputs"] = failed
     _write_manifest(output_dir, manifest)
+    shutil.rmtree(cache_dir, ignore_errors=True)
 
     return manifest
 
@@ -705,48 +734,145 @@ def _recording_ids(paths: list[Path]) -> list[str]:
     return ids
 
 
+def _process_inputs(
+    paths: list[Path],
+    subjects: list[str],
+    cache_dir: Path,
+    window_options: dict,
+    read_options: dict,
+    clean_options: dict,
+    num_workers: int,
+) -> tuple[dict[int, dict], list[dict]]:
+    """
+    Read and window every input not already in `cache_dir`, in `num_workers` processes.
+
+    Each finished input is written to `cache_dir` as one Parquet file, named by a hash of its path, size, modification
+    time and every setting that shapes its windows, so a rerun after an interruption skips it. Returns the report of
+    each readable input by index, and the failed inputs.
+    """
+    recording_ids = _recording_ids(paths)
+    jobs = []
+    reports: dict[int, dict] = {}
+    for index, path in enumerate(paths):
+        cache_file = (
+            cache_dir / f"{_input_key(path, subjects[index], window_options, read_options, clean_options)}.parquet"
+        )
+        if cache_file.is_file():
+            reports[index] = json.loads(pq.read_schema(cache_file).metadata[_REPORT_KEY])
+            continue
+        jobs.append((index, str(path), subjects[index], recording_ids[index], str(cache_file)))
+    if len(reports):
+        logger.info(f"Reusing {len(reports)} of {len(paths)} inputs processed by an earlier, interrupted run.")
+
+    arguments = (window_options, read_options, clean_options)
+    failed: list[dict] = []
+    if num_workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(num_workers, len(jobs)), mp_context=context) as pool:
+            results = list(pool.map(_process_input, jobs, [arguments] * len(jobs)))
+    else:
+        results = [_process_input(job, arguments) for job in jobs]
+    for index, report, error in results:
+        if report is not None:
+            reports[index] = report
+        else:
+            failed.append({"input": str(paths[index]), "error": error})
+    return reports, failed
+
+
+def _process_input(job: tuple, arguments: tuple) -> tuple[int, dict | None, str | None]:
+    """Read, clean and window one input and write its cache file. Runs in a worker process when parallel."""
+    index, path, subject, recording_id, cache_file = job
+    window_options, read_options, clean_options = arguments
+    extractor = RelConFeatureExtractor(sampling_rate=int(MODEL_SAMPLING_RATE), **window_options)
+    try:
+        recording = read_recording(path, **read_options)
+        windowed = window_clean_recording(recording, extractor, **clean_options)
+    except _INPUT_ERRORS as error:
+        logger.error(f"Skipped input {path}: {type(error).__name__}: {error}")
+        return index, None, f"{type(error).__name__}: {error}"
+    if len(windowed) == 0:
+        logger.warning(
+            f"{path} gave no window: it lasts {recording.duration_seconds:.2f} s, shorter than one window of "
+            f"{extractor.window_length / extractor.sampling_rate:.2f} s after removing bad samples."
+        )
+    report = _input_report(recording, windowed, subject, recording_id)
+    report["start_timestamp"] = recording.start_time.timestamp() if recording.start_time is not None else None
+    _write_input_cache(Path(cache_file), windowed, report)
+    return index, report, None
+
+
+def _input_key(path: Path, subject: str, *option_sets: dict) -> str:
+    fingerprint = _input_fingerprint(path)
+    text = json.dumps([fingerprint, subject, *option_sets], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _write_input_cache(cache_file: Path, windowed: RecordingWindows, report: dict) -> None:
+    window_values = pa.array(np.ascontiguousarray(windowed.windows, dtype=np.float32).reshape(-1))
+    window_size = int(np.prod(windowed.windows.shape[1:])) if windowed.windows.ndim == 3 else 0
+    columns = {
+        "window": pa.FixedSizeListArray.from_arrays(window_values, max(window_size, 1))
+        if window_size
+        else pa.array([], type=pa.list_(pa.float32(), 1)),
+        "window_start": pa.array(windowed.window_start, type=pa.float64()),
+        "label": pa.array(
+            windowed.labels.tolist() if windowed.labels is not None else [None] * len(windowed), type=pa.string()
+        ),
+    }
+    table = pa.table(columns).replace_schema_metadata({_REPORT_KEY: json.dumps(report, default=str)})
+    temporary = cache_file.with_suffix(".tmp")
+    pq.write_table(table, temporary)
+    os.replace(temporary, cache_file)
+
+
+def _read_input_cache(cache_file: Path, window_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list | None]:
+    table = pq.read_table(cache_file)
+    flat = table.column("window").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    windows = flat.astype(np.float32).reshape((-1, *window_shape))
+    labels = table.column("label").to_pylist()
+    return (
+        windows,
+        table.column("window_start").to_numpy(),
+        labels if any(label is not None for label in labels) else None,
+    )
+
+
 def _recording_groups(
     paths: list[Path],
     subjects: list[str],
-    extractor: RelConFeatureExtractor,
-    read_options: dict,
-    clean_options: dict,
+    cache_dir: Path,
+    keys: list[str],
+    reports: dict[int, dict],
+    window_shape: tuple[int, int],
     group_seconds: float,
-    reports: dict[str, dict],
-    failed: list[dict],
     label_names: list[str],
 ) -> Iterator[CandidateGroup]:
     """
-    Yield the groups of every input, one subject at a time, so memory contains one subject's windows at most.
-
-    A report per input is added to `reports`, and each input that cannot be read is appended to `failed`. Class
-    names of labelled inputs are appended to `label_names` in the order they are first seen.
+    Yield the groups of every readable input from the cache, one subject at a time, so memory contains one
+    subject's windows at most. Class names are appended to `label_names` in the order they are first seen.
     """
-    recording_ids = _recording_ids(paths)
     for subject in sorted(set(subjects)):
         parts: list[CandidateGroup] = []
-        for index in (index for index, owner in enumerate(subjects) if owner == subject):
-            path, recording_id = paths[index], recording_ids[index]
-            try:
-                recording = read_recording(path, **read_options)
-                windowed = window_clean_recording(recording, extractor, **clean_options)
-            except _INPUT_ERRORS as error:
-                logger.error(f"Skipped input {path}: {type(error).__name__}: {error}")
-                failed.append({"input": str(path), "error": f"{type(error).__name__}: {error}"})
-                continue
-            if len(windowed) == 0:
-                logger.warning(
-                    f"{path} gave no window: it lasts {recording.duration_seconds:.2f} s, shorter than one window of "
-                    f"{extractor.window_length / extractor.sampling_rate:.2f} s after removing bad samples."
-                )
+        for index in (index for index, owner in enumerate(subjects) if owner == subject and index in reports):
+            report = reports[index]
+            windows, window_start, labels = _read_input_cache(cache_dir / f"{keys[index]}.parquet", window_shape)
             label_indices = None
-            if windowed.labels is not None:
-                for name in windowed.labels:
+            if labels is not None:
+                for name in labels:
                     if name not in label_names:
                         label_names.append(str(name))
-                label_indices = np.array([label_names.index(name) for name in windowed.labels], dtype=np.int64)
-            parts.extend(_split_into_blocks(windowed, recording, subject, recording_id, group_seconds, label_indices))
-            reports[str(path)] = _input_report(recording, windowed, subject, recording_id)
+                label_indices = np.array([label_names.index(name) for name in labels], dtype=np.int64)
+            start = report["start_timestamp"]
+            start_time = datetime.fromtimestamp(start, tz=dt_timezone.utc) if start is not None else None
+            parts.extend(
+                _split_into_blocks(
+                    windows, window_start, start_time, subject, report["recording_id"], group_seconds, label_indices
+                )
+            )
         yield from _merge_groups(parts)
 
 
@@ -794,40 +920,41 @@ def _input_report(recording: Recording, windowed: RecordingWindows, subject: str
 
 
 def _split_into_blocks(
-    windowed: RecordingWindows,
-    recording: Recording,
+    windows: np.ndarray,
+    window_start: np.ndarray,
+    start_time: datetime | None,
     subject: str,
     recording_id: str,
     group_seconds: float,
     label_indices: np.ndarray | None = None,
 ) -> list[CandidateGroup]:
     """Cut one recording's windows into blocks of `group_seconds`, by the clock when the start time is known."""
-    if len(windowed) == 0:
+    if len(windows) == 0:
         return []
-    if recording.start_time is not None:
+    if start_time is not None:
         # Blocks are aligned to the Unix epoch, so with 3600 s they are clock hours (UTC).
-        absolute = recording.start_time.timestamp() + windowed.window_start
+        absolute = start_time.timestamp() + window_start
         blocks = np.floor(absolute / group_seconds).astype(np.int64)
     else:
-        blocks = np.floor(windowed.window_start / group_seconds).astype(np.int64)
+        blocks = np.floor(window_start / group_seconds).astype(np.int64)
 
     parts = []
     for block in np.unique(blocks):
         members = blocks == block
-        if recording.start_time is not None:
+        if start_time is not None:
             block_start = datetime.fromtimestamp(float(block * group_seconds), tz=dt_timezone.utc)
             group_id = f"{subject}/{_format_block_start(block_start, group_seconds)}"
-            window_start = absolute[members] - block_start.timestamp()
+            starts = absolute[members] - block_start.timestamp()
         else:
             block_start, group_id = None, f"{subject}/{recording_id}/{int(block)}"
-            window_start = windowed.window_start[members]
+            starts = window_start[members]
         parts.append(
             CandidateGroup(
                 subject_id=subject,
                 group_id=group_id,
                 start_time=block_start,
-                windows=windowed.windows[members],
-                window_start=window_start,
+                windows=windows[members],
+                window_start=starts,
                 labels=label_indices[members]
                 if label_indices is not None
                 else np.full(int(members.sum()), UNLABELLED, dtype=np.int64),
