@@ -443,10 +443,11 @@ def test_push_dry_run_sends_nothing(hub, publishable, capsys):
     assert hub.requests == []
     output = capsys.readouterr().out
     assert "Dry run: nothing was sent." in output
+    card_text = output.split("Model card:\n", 1)[1].removesuffix("\n")  # print() adds the last newline
     for path in publishable.iterdir():
         if path.is_file():
-            assert any(line.split() == [path.name, str(path.stat().st_size)] for line in output.splitlines()), path
-    card_text = output.split("Model card:\n", 1)[1]
+            size = len(card_text.encode()) if path.name == "README.md" else path.stat().st_size
+            assert any(line.split() == [path.name, str(size)] for line in output.splitlines()), path
     assert card_text.startswith("---\n")
     assert 'AutoModel.from_pretrained("alice/relcon-tiny"' in card_text
     assert "checkpoints/" in output

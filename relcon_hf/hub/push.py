@@ -266,7 +266,8 @@ def push_checkpoint(
     for name in skipped:
         logger.info(f"Not uploading {name}: only regular top-level files of the checkpoint are published.")
     card_text = card_for_repo((folder / CARD_NAME).read_text(), repo_id)
-    sizes = [(path.name, path.stat().st_size) for path in files]
+    # The card is sent with the repository id filled in, so its size is that of the text sent.
+    sizes = [(path.name, len(card_text.encode()) if path.name == CARD_NAME else path.stat().st_size) for path in files]
     branch = revision or constants.DEFAULT_REVISION
     if commit_message is None:
         model_type = json.loads((folder / CONFIG_NAME).read_text()).get("model_type", "RelCon")
@@ -344,7 +345,9 @@ def format_push_result(result: PushResult, *, private: bool | None = None, creat
     total = sum(size for _, size in result.files)
     lines = []
     if result.dry_run:
-        visibility = {True: "private", False: "public", None: "visibility of the namespace default"}[private]
+        visibility = {True: "private", False: "public", None: "public unless the namespace defaults to private"}[
+            private
+        ]
         lines += [
             "Dry run: nothing was sent.",
             f"Repository: {result.repo_id} (created if missing, {visibility})",
