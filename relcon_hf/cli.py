@@ -7,6 +7,8 @@ relcon-hf prepare --input a.csv b.parquet --sampling-rate 50 --output-dir SHARDS
 relcon-hf pretrain-distance --shards SHARDS --output-dir DISTANCE
 relcon-hf pretrain --shards SHARDS --distance-model DISTANCE --output-dir RUN
 relcon-hf pretrain --preset cpu --output-dir RUN            # everything, on the default real corpus
+relcon-hf push RUN/encoder --repo-id NAMESPACE/NAME --dry-run
+relcon-hf convert checkpoint_best.pkl --output-dir CONVERTED
 accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...
 ```
 """
@@ -17,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .hub.push import HubPushError
 
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,9 @@ _TRAINING_FLAGS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relcon-hf",
-        description="RelCon motion foundation model for wrist accelerometry: data preparation and pre-training.",
+        description=(
+            "RelCon motion foundation model for wrist accelerometry: data preparation, pre-training and publishing."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"relcon-hf {__version__}")
     parser.add_argument("--log-level", default="INFO", help="Logging level: DEBUG, INFO, WARNING or ERROR.")
@@ -55,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_parser(commands)
     _add_distance_parser(commands)
     _add_pretrain_parser(commands)
+    _add_push_parser(commands)
+    _add_convert_parser(commands)
     return parser
 
 
@@ -147,6 +154,48 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--distance-batch-size", type=int, help="Stage-1 batch size, when stage 1 runs.")
     pretrain.add_argument("--no-probe", action="store_true", help="Skip the final linear probe.")
     _add_training_flags(pretrain)
+
+
+def _add_push_parser(commands: argparse._SubParsersAction) -> None:
+    push = commands.add_parser(
+        "push",
+        help="Publish a checkpoint folder to the Hugging Face Hub.",
+        description=(
+            "Check that a checkpoint folder is complete, create the Hub repository if needed and upload the folder's "
+            "top-level files in one commit. The token comes from HF_TOKEN or `hf auth login`."
+        ),
+    )
+    push.add_argument("folder", metavar="DIR", help="Checkpoint folder (save_pretrained output with a README.md).")
+    push.add_argument("--repo-id", required=True, help="Target model repository, NAMESPACE/NAME.")
+    push.add_argument("--private", action="store_true", help="Create the repository as private (new ones only).")
+    push.add_argument("--revision", help="Branch to commit to, created from main when missing (default: main).")
+    push.add_argument("--create-pr", action="store_true", help="Open a pull request instead of committing.")
+    push.add_argument("--commit-message", help="Commit summary.")
+    push.add_argument("--overwrite-card", action="store_true", help="Replace a README.md already on the Hub.")
+    push.add_argument(
+        "--dry-run", action="store_true", help="Print the files and card that would be sent; send nothing."
+    )
+
+
+def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
+    convert = commands.add_parser(
+        "convert",
+        help="Convert a checkpoint of the RelCon reference code into a relcon-hf checkpoint.",
+        description=(
+            "Convert a state dict of the authors' reference implementation (encoder or distance network; a "
+            "checkpoint_*.pkl or .safetensors file) into a save_pretrained folder. Pickles are read with "
+            "weights_only=True. Prints every key that did not carry over."
+        ),
+    )
+    convert.add_argument("source", metavar="FILE", help="Reference state dict: .pkl/.pt/.pth pickle or .safetensors.")
+    convert.add_argument("--output-dir", required=True, help="Folder of the converted checkpoint.")
+    convert.add_argument("--kind", choices=["encoder", "distance"], help="Network type (detected from key names).")
+    convert.add_argument(
+        "--attention", choices=["sparsemax", "softmax"], help="Distance attention function (default: sparsemax)."
+    )
+    convert.add_argument(
+        "--allow-unmapped", action="store_true", help="Convert even when source keys have no counterpart."
+    )
 
 
 def _settings_from_args(args: argparse.Namespace) -> dict:
@@ -251,6 +300,35 @@ def _run_pretrain(args: argparse.Namespace) -> None:
         print(result.encoder_dir)
 
 
+def _run_push(args: argparse.Namespace) -> None:
+    from .hub.push import format_push_result, push_checkpoint
+
+    result = push_checkpoint(
+        args.folder,
+        args.repo_id,
+        private=True if args.private else None,
+        revision=args.revision,
+        create_pr=args.create_pr,
+        commit_message=args.commit_message,
+        overwrite_card=args.overwrite_card,
+        dry_run=args.dry_run,
+    )
+    print(format_push_result(result, private=True if args.private else None, create_pr=args.create_pr))
+
+
+def _run_convert(args: argparse.Namespace) -> None:
+    from .hub.convert import convert_checkpoint
+
+    overrides = {"attention": args.attention} if args.attention else {}
+    if overrides and args.kind == "encoder":
+        raise ValueError("--attention applies to the distance network only; drop it or pass --kind distance.")
+    report = convert_checkpoint(
+        args.source, args.output_dir, kind=args.kind, allow_unmapped=args.allow_unmapped, **overrides
+    )
+    print(report.as_text())
+    print(args.output_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -262,10 +340,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("datasets", "transformers", "accelerate.utils", "httpx", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    handlers = {"prepare": _run_prepare, "pretrain-distance": _run_distance, "pretrain": _run_pretrain}
+    handlers = {
+        "prepare": _run_prepare,
+        "pretrain-distance": _run_distance,
+        "pretrain": _run_pretrain,
+        "push": _run_push,
+        "convert": _run_convert,
+    }
     try:
         handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, HubPushError) as error:
         logger.error(str(error))
         print(f"relcon-hf {args.command}: error: {error}", file=sys.stderr)
         return 2

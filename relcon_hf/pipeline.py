@@ -26,7 +26,7 @@ import torch
 from .data.shards import prepare_watch, read_manifest
 from .data.streaming import load_labelled_windows
 from .evaluation.linear_probe import embed_windows, linear_probe
-from .hub.model_card import encoder_card
+from .hub.model_card import data_details_from_manifest, encoder_card
 from .modeling import RelConConfig, RelConDistanceConfig, RelConDistanceModel, RelConModel
 from .training.loop import TrainingResult, TrainingSettings, list_checkpoints, process_state, run_training
 from .training.stages import DistanceTask, EncoderTask
@@ -294,13 +294,7 @@ def write_model_cards(
     distance_summary = _read_json(distance_dir / "training_summary.json")
     distance_config = RelConDistanceModel.config_class.from_pretrained(distance_dir)
     config = RelConModel.config_class.from_pretrained(encoder_dir)
-    splits = manifest.get("splits", {})
-    data_details = (
-        f"Windows of {manifest['window_length']} samples every {manifest['hop_length']} samples at "
-        f"{manifest['sampling_rate']} Hz; {splits.get('train', {}).get('num_windows')} training windows from "
-        f"{len(splits.get('train', {}).get('subjects', []))} subjects, validation on "
-        f"{len(splits.get('validation', {}).get('subjects', []))} held-out subjects."
-    )
+    data_details = data_details_from_manifest(manifest)
     card = encoder_card(
         config,
         encoder_summary=encoder_summary,
