@@ -108,6 +108,9 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("--window-length", type=int, default=256, help="Window length in samples at 100 Hz.")
     prepare.add_argument("--hop-length", type=int, help="Step between windows in samples (watch default: 128).")
     prepare.add_argument("--validation-fraction", type=float, default=0.2, help="Share of subjects held out.")
+    prepare.add_argument(
+        "--test-fraction", type=float, default=0.0, help="Share of subjects in a test split (recordings only)."
+    )
     prepare.add_argument("--seed", type=int, default=0, help="Seed of the subject split.")
     prepare.add_argument("--watch-path", help="Path of watch_dataset.npy when seglearn is not installed.")
     prepare.add_argument("--overwrite", action="store_true", help="Replace shards prepared with other settings.")
@@ -252,6 +255,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
             range_g=args.range_g,
             keep_flagged=args.keep_flagged,
             num_workers=args.num_workers,
+            test_fraction=args.test_fraction,
             subject_ids=args.subject_ids,
             window_length=args.window_length,
             hop_length=args.hop_length,

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from relcon_hf.cli import main
-from relcon_hf.data import prepare_recordings, read_recording
+from relcon_hf.data import assign_subject_splits, prepare_recordings, read_recording
 from relcon_hf.data.cleaning import (
     find_repeated_blocks,
     flag_samples,
@@ -475,3 +475,31 @@ def test_interrupted_prepare_resumes_without_rereading(tmp_path, test_data_dir, 
     assert reads == []
     assert resumed["inputs"] == complete["inputs"]
     assert resumed["splits"]["train"]["num_windows"] == complete["splits"]["train"]["num_windows"]
+
+
+@pytest.mark.parametrize(
+    ("num_subjects", "validation", "test", "expected"),
+    [(10, 0.2, 0.1, (7, 2, 1)), (3, 0.2, 0.2, (1, 1, 1)), (2, 0.2, 0.2, (1, 0, 1)), (10, 0.2, 0.0, (8, 2, 0))],
+)
+def test_subject_splits_sizes(num_subjects, validation, test, expected):
+    subjects = [f"s{index:02d}" for index in range(num_subjects)]
+
+    splits = assign_subject_splits(subjects * 2, validation_fraction=validation, test_fraction=test, seed=3)
+
+    assert tuple(len(splits[name]) for name in ("train", "validation", "test")) == expected
+    assert sorted(splits["train"] + splits["validation"] + splits["test"]) == subjects
+    assert splits == assign_subject_splits(subjects, validation_fraction=validation, test_fraction=test, seed=3)
+
+
+def test_prepare_writes_a_test_split(tmp_path, test_data_dir):
+    inputs = sorted((test_data_dir / "wisdm2019_watch").glob("data_16[0-3]?_accel_watch.txt"))[:5]
+
+    manifest = prepare_recordings(inputs, tmp_path / "shards", validation_fraction=0.2, test_fraction=0.2)
+
+    splits = manifest["splits"]
+    assert [len(splits[name]["subjects"]) for name in ("train", "validation", "test")] == [3, 1, 1]
+    assert not set(splits["test"]["subjects"]) & set(splits["train"]["subjects"] + splits["validation"]["subjects"])
+    assert all((tmp_path / "shards" / file).is_file() for file in splits["test"]["files"])
+    test_reports = [report for report in manifest["inputs"].values() if report["split"] == "test"]
+    assert [report["subject_id"] for report in test_reports] == splits["test"]["subjects"]
+    assert sum(report["windows_written"] for report in test_reports) == splits["test"]["num_windows"]

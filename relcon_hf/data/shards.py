@@ -226,9 +226,7 @@ def split_subjects(
     """
     Split subjects into training and validation subjects, deterministically for a seed.
 
-    The unique ids are sorted and permuted with `numpy.random.default_rng(seed)`. The first
-    `round(validation_fraction * num_subjects)` go to validation. With at least two subjects and a positive
-    fraction, at least one subject goes to validation and at least one stays in training.
+    The same as [`assign_subject_splits`] without a test split.
 
     Args:
         subject_ids (`Sequence[str]`): Subject ids, repeats allowed.
@@ -238,20 +236,52 @@ def split_subjects(
     Returns:
         `(train_subjects, validation_subjects)`, each sorted.
     """
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"`validation_fraction` must be in [0, 1), got {validation_fraction}.")
+    splits = assign_subject_splits(subject_ids, validation_fraction=validation_fraction, seed=seed)
+    return splits["train"], splits["validation"]
+
+
+def assign_subject_splits(
+    subject_ids: Sequence[str], *, validation_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0
+) -> dict[str, list[str]]:
+    """
+    Split subjects into training, validation and test subjects, deterministically for a seed.
+
+    The unique ids are sorted and permuted with `numpy.random.default_rng(seed)`. The first
+    `round(test_fraction * num_subjects)` go to test, the next `round(validation_fraction * num_subjects)` to
+    validation, the rest to training. Each split with a positive fraction gets at least one subject and training
+    keeps at least one, as long as there are enough subjects; otherwise validation gives way before test.
+
+    Args:
+        subject_ids (`Sequence[str]`): Subject ids, repeats allowed.
+        validation_fraction (`float`, *optional*, defaults to 0.2): Share of subjects for validation.
+        test_fraction (`float`, *optional*, defaults to 0.0): Share of subjects for test.
+        seed (`int`, *optional*, defaults to 0): Seed of the permutation.
+
+    Returns:
+        `dict` with `"train"`, `"validation"` and `"test"` lists of subject ids, each sorted.
+    """
+    for name, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1), got {fraction}.")
+    if validation_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"`validation_fraction` + `test_fraction` must be below 1 to leave training subjects, got "
+            f"{validation_fraction} + {test_fraction}."
+        )
     unique = sorted({str(subject) for subject in subject_ids})
     order = np.random.default_rng(seed).permutation(len(unique))
 
-    num_validation = round(validation_fraction * len(unique))
-    if len(unique) >= 2 and validation_fraction > 0:
-        num_validation = min(max(num_validation, 1), len(unique) - 1)
-    else:
-        num_validation = 0
-    validation = sorted(unique[index] for index in order[:num_validation])
-    train = sorted(unique[index] for index in order[num_validation:])
+    def count(fraction: float, available: int) -> int:
+        if fraction <= 0 or available < 1:
+            return 0
+        return min(max(round(fraction * len(unique)), 1), available)
 
-    return train, validation
+    num_test = count(test_fraction, len(unique) - 1)
+    num_validation = count(validation_fraction, len(unique) - 1 - num_test)
+    test = sorted(unique[index] for index in order[:num_test])
+    validation = sorted(unique[index] for index in order[num_test : num_test + num_validation])
+    train = sorted(unique[index] for index in order[num_test + num_validation :])
+    return {"train": train, "validation": validation, "test": test}
 
 
 def read_manifest(shard_dir: str | os.PathLike) -> dict:
@@ -294,7 +324,7 @@ def _reusable_manifest(output_dir: Path, settings: dict, overwrite: bool) -> dic
     manifest_path = output_dir / MANIFEST_NAME
     previous_output = (
         manifest_path.exists()
-        or any((output_dir / split).exists() for split in SPLITS)
+        or any((output_dir / split).exists() for split in (*SPLITS, "test"))
         or (output_dir / INPUT_CACHE_NAME).exists()
     )
     if overwrite or not previous_output:
@@ -323,7 +353,7 @@ def _reusable_manifest(output_dir: Path, settings: dict, overwrite: bool) -> dic
 def _remove_previous_output(output_dir: Path) -> None:
     """Delete the manifest and shard files of an earlier run, leaving any other file in place."""
     (output_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for split in SPLITS:
+    for split in (*SPLITS, "test"):
         split_dir = output_dir / split
         for file in split_dir.glob("shard-*.parquet"):
             file.unlink()
@@ -344,18 +374,21 @@ def _write_splits(
     validation_subjects: list[str],
     features: Features,
     target_shard_bytes: int,
+    test_subjects: Sequence[str] = (),
 ) -> dict:
     """
-    Write groups, as they arrive, to the train or validation shards of their subject.
+    Write groups, as they arrive, to the train, validation or test shards of their subject.
 
-    Returns the manifest's `splits` entry. Only one group at a time is held here, so the caller bounds the memory.
+    Returns the manifest's `splits` entry (with a `test` split only when there are test subjects). Only one group
+    at a time is held here, so the caller bounds the memory.
     """
-    validation = set(validation_subjects)
-    writers = {split: ShardWriter(output_dir, split, features, target_shard_bytes) for split in SPLITS}
-    subjects: dict[str, set[str]] = {split: set() for split in SPLITS}
+    validation, test = set(validation_subjects), set(test_subjects)
+    names = SPLITS + (("test",) if test else ())
+    writers = {split: ShardWriter(output_dir, split, features, target_shard_bytes) for split in names}
+    subjects: dict[str, set[str]] = {split: set() for split in names}
     try:
         for group in groups:
-            split = "validation" if group.subject_id in validation else "train"
+            split = "test" if group.subject_id in test else "validation" if group.subject_id in validation else "train"
             writers[split].write(group)
             subjects[split].add(group.subject_id)
     finally:
@@ -544,6 +577,7 @@ def prepare_recordings(
     keep_flagged: Sequence[str] = (),
     num_workers: int = 1,
     validation_fraction: float = 0.2,
+    test_fraction: float = 0.0,
     seed: int = 0,
     overwrite: bool = False,
     target_shard_bytes: int = DEFAULT_TARGET_SHARD_BYTES,
@@ -584,6 +618,8 @@ def prepare_recordings(
             `clipped`, `constant`) whose windows are written anyway. They are counted under `windows_kept_flagged`.
         num_workers (`int`, *optional*, defaults to 1): Processes that read and window inputs in parallel.
         validation_fraction (`float`, *optional*, defaults to 0.2): Share of subjects for validation.
+        test_fraction (`float`, *optional*, defaults to 0.0): Share of subjects for a `test` split, drawn before
+            validation (see [`assign_subject_splits`]).
         seed (`int`, *optional*, defaults to 0): Seed of the subject split.
         overwrite (`bool`, *optional*, defaults to `False`): Replace shards of an earlier run in `output_dir`.
         target_shard_bytes (`int`, *optional*, defaults to 64 MiB): Size at which shard files roll over.
@@ -619,6 +655,7 @@ def prepare_recordings(
         "hop_length": hop_length,
         "group_seconds": group_seconds,
         "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction,
         "seed": seed,
         "target_shard_bytes": target_shard_bytes,
     }
@@ -647,7 +684,10 @@ def prepare_recordings(
         raise ValueError(f"`max_gap_seconds` must be a positive number of seconds, got {max_gap_seconds!r}.")
     # The split is drawn over the subjects of all inputs, before reading, so each subject's groups can be written
     # as soon as its files are read.
-    _, validation_subjects = split_subjects(subjects, validation_fraction, seed)
+    subject_splits = assign_subject_splits(
+        subjects, validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed
+    )
+    validation_subjects, test_subjects = subject_splits["validation"], subject_splits["test"]
     cache_dir = output_dir / INPUT_CACHE_NAME
     cache_dir.mkdir(parents=True, exist_ok=True)
     (cache_dir / "settings.json").write_text(json.dumps(_json_normalized(settings), indent=2) + "\n")
@@ -665,7 +705,9 @@ def prepare_recordings(
     )
 
     _remove_previous_output(output_dir)
-    splits = _write_splits(output_dir, groups, validation_subjects, shard_features(window_length), target_shard_bytes)
+    splits = _write_splits(
+        output_dir, groups, validation_subjects, shard_features(window_length), target_shard_bytes, test_subjects
+    )
     reports = {str(paths[index]): by_index[index] for index in sorted(by_index)}
     for report in reports.values():
         report.pop("start_timestamp", None)
@@ -676,7 +718,10 @@ def prepare_recordings(
             "Fix or remove those inputs and prepare again, or evaluate on another shard folder."
         )
     for report in reports.values():
-        report["split"] = "validation" if report["subject_id"] in validation_subjects else "train"
+        subject = report["subject_id"]
+        report["split"] = (
+            "test" if subject in test_subjects else "validation" if subject in validation_subjects else "train"
+        )
 
     manifest = _base_manifest("recordings", settings, label_names or None)
     manifest["splits"] = splits
@@ -1008,4 +1053,5 @@ __all__ = [
     "read_manifest",
     "shard_features",
     "split_subjects",
+    "assign_subject_splits",
 ]
