@@ -466,9 +466,9 @@ def test_interrupted_prepare_resumes_without_rereading(tmp_path, test_data_dir, 
     assert len(list((tmp_path / "resumed" / ".inputs").glob("*.parquet"))) == 3
 
     reads = []
-    original = shards.read_recording
+    original = shards.iter_recording_chunks
     monkeypatch.setattr(
-        shards, "read_recording", lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs)
+        shards, "iter_recording_chunks", lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs)
     )
     resumed = prepare_recordings(inputs, tmp_path / "resumed")
 
@@ -503,3 +503,23 @@ def test_prepare_writes_a_test_split(tmp_path, test_data_dir):
     test_reports = [report for report in manifest["inputs"].values() if report["split"] == "test"]
     assert [report["subject_id"] for report in test_reports] == splits["test"]["subjects"]
     assert sum(report["windows_written"] for report in test_reports) == splits["test"]["num_windows"]
+
+
+def test_chunked_reading_matches_whole_file(tmp_path, test_data_dir):
+    """Small chunks of the messy recording give the windows of the whole file, less a few at chunk boundaries."""
+    path, _ = _messy_recording(test_data_dir, tmp_path)
+    options = {"timezone": "Europe/London", "range_g": 8.0, "validation_fraction": 0}
+
+    whole = prepare_recordings([path], tmp_path / "whole", **options)["inputs"][str(path)]
+    chunked = prepare_recordings([path], tmp_path / "chunked", chunk_rows=5000, **options)["inputs"][str(path)]
+
+    assert chunked["chunks"] == 6
+    assert chunked["source_timezone"] == "Europe/London"
+    # No hour is lost or repeated at the daylight-saving change, which falls inside a chunk boundary's reach.
+    assert chunked["duration_seconds"] == pytest.approx(whole["duration_seconds"], abs=0.1)
+    assert chunked["duplicate_timestamps"] == whole["duplicate_timestamps"]
+    assert chunked["non_finite_samples"] == whole["non_finite_samples"]
+    # Each of the 5 chunk boundaries cuts at most one window short.
+    assert whole["windows_written"] - 5 <= chunked["windows_written"] <= whole["windows_written"]
+    # The window grid restarts at each chunk, so the two out-of-range samples can reach other windows.
+    assert 2 <= chunked["windows_dropped"]["out_of_range"] <= 4

@@ -10,13 +10,14 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..modeling.feature_extraction_relcon import STANDARD_GRAVITY, normalize_unit
 from .cleaning import (
@@ -55,6 +56,10 @@ AXIS_COLUMN_NAMES = (
 )
 # Largest relative difference between a given sampling rate and the one inferred from timestamps.
 RATE_TOLERANCE = 0.02
+# A wall-clock step back by more than this is a change from summer time (in seconds).
+_JUMP_BACK_SECONDS = 1800
+# Rows per chunk when long recordings are read in chunks: 6 hours at 100 Hz.
+DEFAULT_CHUNK_ROWS = 6 * 3600 * 100
 # An inferred rate this close to a whole number of Hz is taken as that nominal rate.
 NOMINAL_RATE_TOLERANCE = 0.01
 # Median vector magnitude, in g, accepted as a worn or resting sensor: gravity plus or minus movement.
@@ -227,12 +232,86 @@ def read_recording(
             timestamps, or the unit cannot be detected.
     """
     path = Path(path)
+    file_format = _check_path_and_format(path, format)
+    table = _read_table(path, file_format, columns=columns, time_column=time_column)
+    return _recording_from_table(table, path, file_format, sampling_rate, unit, timezone, repeat_min_rows)
+
+
+def iter_recording_chunks(
+    path: str | os.PathLike,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sampling_rate: float | None = None,
+    unit: str | None = None,
+    columns: Sequence[str] | None = None,
+    time_column: str | None = None,
+    format: str | None = None,
+    timezone: str | None = None,
+    repeat_min_rows: int = DEFAULT_REPEAT_MIN_ROWS,
+) -> Iterator[Recording]:
+    """
+    Read a recording in consecutive chunks of at most `chunk_rows` rows, so memory is bounded by the chunk size.
+
+    CSV, Parquet and `.npy` files are read chunk by chunk; other formats are read whole and yield one chunk. Each
+    chunk is a [`Recording`] cleaned as by [`read_recording`], with the same options. Rows are sorted and
+    de-duplicated within a chunk. The daylight-saving change is resolved across chunk boundaries: the last
+    wall-clock time of a chunk is carried into the next. The unit is detected on the first chunk and kept.
+    """
+    path = Path(path)
+    file_format = _check_path_and_format(path, format)
+    if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 2:
+        raise ValueError(f"`chunk_rows` must be an integer of at least 2, got {chunk_rows!r}.")
+    clock = _WallClockState()
+    for table in _iter_tables(path, file_format, columns=columns, time_column=time_column, chunk_rows=chunk_rows):
+        before = clock.copy()
+        if table.timestamps is not None and table.timestamps_naive and len(table.timestamps):
+            clock.update(table.timestamps)
+        recording = _recording_from_table(
+            table, path, file_format, sampling_rate, unit, timezone, repeat_min_rows, before
+        )
+        # Later chunks keep the first chunk's unit and rate, so a quiet stretch cannot flip the unit detection.
+        unit = unit or recording.unit
+        sampling_rate = sampling_rate or recording.sampling_rate
+        yield recording
+
+
+@dataclass
+class _WallClockState:
+    """Wall-clock facts carried between chunks: the last time, and the time just after the last jump back."""
+
+    last: float | None = None
+    after_last_jump: float | None = None
+
+    def copy(self) -> "_WallClockState":
+        return _WallClockState(self.last, self.after_last_jump)
+
+    def update(self, seconds: np.ndarray) -> None:
+        extended = seconds if self.last is None else np.concatenate([[self.last], seconds])
+        jumps = np.flatnonzero(np.diff(extended) < -_JUMP_BACK_SECONDS) + 1
+        if len(jumps):
+            self.after_last_jump = float(extended[jumps[-1]])
+        self.last = float(seconds[-1])
+
+
+def _check_path_and_format(path: Path, format: str | None) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"Recording file not found: {path}.")
     if format is not None and format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}.")
-    file_format = format or detect_format(path)
-    table = _read_table(path, file_format, columns=columns, time_column=time_column)
+    return format or detect_format(path)
+
+
+def _recording_from_table(
+    table: RawTable,
+    path: Path,
+    file_format: str,
+    sampling_rate: float | None,
+    unit: str | None,
+    timezone: str | None,
+    repeat_min_rows: int,
+    clock: "_WallClockState | None" = None,
+) -> Recording:
+    """Resolve the time zone, row order, rate, non-finite rows and unit of a table read from `path`."""
     source = str(path)
 
     # Time zone, then row order: wall-clock times are converted to UTC in file order, because only the row order
@@ -240,7 +319,7 @@ def read_recording(
     source_timezone = None
     order = None
     if table.timestamps is not None:
-        source_timezone = _localize(table, timezone, source)
+        source_timezone = _localize(table, timezone, source, clock)
         order = order_timestamps(table.timestamps)
         if order.out_of_order or order.duplicates:
             logger.warning(
@@ -327,7 +406,7 @@ def _read_table(path: Path, file_format: str, *, columns: Sequence[str] | None, 
     return table
 
 
-def _localize(table: RawTable, zone: str | None, source: str) -> str:
+def _localize(table: RawTable, zone: str | None, source: str, clock: _WallClockState | None = None) -> str:
     """Convert wall-clock timestamps to UTC in place; return the source zone to record."""
     assert table.timestamps is not None
     if not table.timestamps_absolute:
@@ -346,7 +425,7 @@ def _localize(table: RawTable, zone: str | None, source: str) -> str:
         if re.fullmatch(r"[+-]\d{2}:\d{2}", zone):
             localized = wall_clock.tz_localize(zone)
         else:
-            is_dst = _daylight_saving_flags(wall_clock, table.timestamps, zone)
+            is_dst = _daylight_saving_flags(wall_clock, table.timestamps, zone, clock or _WallClockState())
             localized = wall_clock.tz_localize(zone, ambiguous=is_dst, nonexistent="raise")
     except Exception as error:  # pytz and zoneinfo errors for unknown zones, ambiguous and nonexistent times
         raise ValueError(
@@ -360,14 +439,17 @@ def _localize(table: RawTable, zone: str | None, source: str) -> str:
     return zone
 
 
-def _daylight_saving_flags(wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zone: str) -> np.ndarray:
+def _daylight_saving_flags(
+    wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zone: str, clock: _WallClockState
+) -> np.ndarray:
     """
     Tell apart the two passes through the repeated hour when clocks go back, by the order of the rows.
 
     A wall-clock time in that hour is on standard time when the clock jumped back (by at least half an hour)
-    earlier in the file, within the hour before it, and on summer time otherwise: before the jump, or in a file
-    that lies wholly inside the repeated hour, where nothing separates the passes (a warning is logged). Unlike
-    pandas' `ambiguous="infer"`, this tolerates duplicated and swapped rows near the change.
+    earlier in the file and the time is at most an hour past the time just after the jump. It is on summer time
+    otherwise: before the jump, or in a file that lies wholly inside the repeated hour, where nothing separates the
+    passes (a warning is logged). `clock` carries the last time and the last jump of earlier chunks. Unlike pandas'
+    `ambiguous="infer"`, this tolerates duplicated and swapped rows near the change.
 
     Returns:
         `np.ndarray` of shape `(time,)`, bool: True for rows on summer time. Rows that are not ambiguous get False,
@@ -378,9 +460,12 @@ def _daylight_saving_flags(wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zo
     flags = np.zeros(len(seconds), dtype=bool)
     if not ambiguous.any():
         return flags
-    jumps = np.flatnonzero(np.diff(seconds) < -1800) + 1
+    extended = seconds if clock.last is None else np.concatenate([[clock.last], seconds])
+    shift = 0 if clock.last is None else 1
+    # Index in `seconds` of the first row after each jump back.
+    jumps = np.flatnonzero(np.diff(extended) < -_JUMP_BACK_SECONDS) + 1 - shift
     rows = np.flatnonzero(ambiguous)
-    if len(jumps) == 0:
+    if len(jumps) == 0 and clock.after_last_jump is None:
         logger.warning(
             f"{len(rows)} rows fall in the repeated hour of a change from summer time in {zone}, with no jump back "
             "in the file to tell the two passes apart. They are read as summer time."
@@ -388,8 +473,13 @@ def _daylight_saving_flags(wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zo
         flags[rows] = True
         return flags
     previous = np.searchsorted(jumps, rows, side="right") - 1
-    after_jump = (previous >= 0) & (rows - jumps[np.maximum(previous, 0)] >= 0)
-    after_jump &= seconds[rows] - seconds[jumps[np.maximum(previous, 0)]] <= 3600
+    jump_values = np.where(
+        previous >= 0,
+        seconds[jumps[np.maximum(previous, 0)]] if len(jumps) else np.nan,
+        np.nan if clock.after_last_jump is None else clock.after_last_jump,
+    )
+    with np.errstate(invalid="ignore"):
+        after_jump = (seconds[rows] - jump_values >= 0) & (seconds[rows] - jump_values <= 3600)
     flags[rows] = ~after_jump
     return flags
 
@@ -427,6 +517,41 @@ def detect_unit(median_magnitude: float) -> str | None:
 # CSV and Parquet
 
 
+def _iter_tables(
+    path: Path, file_format: str, *, columns: Sequence[str] | None, time_column: str | None, chunk_rows: int
+) -> Iterator[RawTable]:
+    """Yield the tables of consecutive row chunks (CSV, Parquet, `.npy`), or of the whole file (other formats)."""
+    if file_format == "npy":
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        _acceleration_array(array[:1], path)
+        for start in range(0, len(array), chunk_rows):
+            yield RawTable(values=np.asarray(array[start : start + chunk_rows], dtype=np.float64), columns=None)
+        return
+    if file_format not in ("csv", "parquet"):
+        yield _read_table(path, file_format, columns=columns, time_column=time_column)
+        return
+
+    if file_format == "parquet":
+        frames: Iterator[pd.DataFrame] = (
+            batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+        )
+        headerless = False
+    else:
+        headerless = _csv_is_headerless(path)
+        frames = iter(pd.read_csv(path, header=None if headerless else "infer", chunksize=chunk_rows))
+    first = True
+    for frame in frames:
+        if headerless:
+            frame.columns = [f"column_{index}" for index in range(frame.shape[1])]
+        if first and frame.empty:
+            raise ValueError(f"{path} contains no data rows.")
+        table = _table_from_frame(frame, path, columns=columns, time_column=time_column, headerless=headerless)
+        if first:
+            # Later chunks use the columns chosen on the first one.
+            columns, time_column, first = table.columns, table.time_column, False
+        yield table
+
+
 def _read_tabular(path: Path, file_format: str, *, columns: Sequence[str] | None, time_column: str | None) -> RawTable:
     """Read a CSV or Parquet file and pick its axis and time columns."""
     if file_format == "parquet":
@@ -435,7 +560,18 @@ def _read_tabular(path: Path, file_format: str, *, columns: Sequence[str] | None
         frame, headerless = _read_csv(path)
     if frame.empty:
         raise ValueError(f"{path} contains no data rows.")
+    return _table_from_frame(frame, path, columns=columns, time_column=time_column, headerless=headerless)
 
+
+def _table_from_frame(
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    columns: Sequence[str] | None,
+    time_column: str | None,
+    headerless: bool,
+) -> RawTable:
+    """Pick the axis and time columns of a CSV or Parquet frame."""
     time_name = _find_time_column(frame, time_column, headerless=headerless, source=str(path))
     axis_names = _choose_axis_columns(frame, columns, time_name, source=str(path))
     values = _numeric_values(frame, axis_names, source=str(path))
@@ -447,10 +583,18 @@ def _read_tabular(path: Path, file_format: str, *, columns: Sequence[str] | None
     return table
 
 
+def _csv_is_headerless(path: Path) -> bool:
+    """Return whether a CSV file starts with a row of data rather than column names."""
+    try:
+        first_row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: expected a CSV file with x, y, z columns.") from None
+    return any(_is_number(field) for field in first_row)
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, bool]:
     """Read a CSV file with its header row, if it has one. Return the frame and whether the file had no header."""
-    first_row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
-    headerless = any(_is_number(field) for field in first_row)
+    headerless = _csv_is_headerless(path)
     if not headerless:
         return pd.read_csv(path), False
 
@@ -716,4 +860,13 @@ def _start_time(table: RawTable) -> datetime | None:
     return datetime.fromtimestamp(float(finite[0]), tz=timezone.utc)
 
 
-__all__ = ["FORMATS", "Recording", "SUPPORTED_SUFFIXES", "detect_unit", "read_recording", "recording_stem"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "FORMATS",
+    "Recording",
+    "SUPPORTED_SUFFIXES",
+    "detect_unit",
+    "iter_recording_chunks",
+    "read_recording",
+    "recording_stem",
+]

@@ -36,7 +36,7 @@ from datasets import Array3D, Features, List, Value
 from ..modeling.feature_extraction_relcon import RelConFeatureExtractor
 from .cleaning import DEFAULT_MAX_GAP_SECONDS
 from .formats import detect_format
-from .readers import Recording, read_recording, recording_stem
+from .readers import DEFAULT_CHUNK_ROWS, Recording, iter_recording_chunks, recording_stem
 from .watch import WatchCorpus, find_watch_file, load_watch_corpus
 from .windowing import FLAG_REASONS, RecordingWindows, window_clean_recording, window_recording
 
@@ -47,7 +47,6 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 # Folder of per-input results while `prepare_recordings` runs; removed once the manifest is written.
 INPUT_CACHE_NAME = ".inputs"
-_REPORT_KEY = b"relcon_input_report"
 SPLITS = ("train", "validation")
 MODEL_SAMPLING_RATE = 100.0
 DEFAULT_TARGET_SHARD_BYTES = 64 * 2**20
@@ -576,6 +575,7 @@ def prepare_recordings(
     range_g: float | None = None,
     keep_flagged: Sequence[str] = (),
     num_workers: int = 1,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
     validation_fraction: float = 0.2,
     test_fraction: float = 0.0,
     seed: int = 0,
@@ -617,6 +617,8 @@ def prepare_recordings(
         keep_flagged (`Sequence[str]`, *optional*): Reasons (`non_finite`, `repeated_block`, `out_of_range`,
             `clipped`, `constant`) whose windows are written anyway. They are counted under `windows_kept_flagged`.
         num_workers (`int`, *optional*, defaults to 1): Processes that read and window inputs in parallel.
+        chunk_rows (`int`, *optional*, defaults to 2,160,000): Rows read at a time from CSV, Parquet and `.npy`
+            inputs (6 hours at 100 Hz), which bounds memory. Each chunk boundary drops less than one window.
         validation_fraction (`float`, *optional*, defaults to 0.2): Share of subjects for validation.
         test_fraction (`float`, *optional*, defaults to 0.0): Share of subjects for a `test` split, drawn before
             validation (see [`assign_subject_splits`]).
@@ -658,6 +660,7 @@ def prepare_recordings(
         "test_fraction": test_fraction,
         "seed": seed,
         "target_shard_bytes": target_shard_bytes,
+        "chunk_rows": chunk_rows,
     }
     previous = _reusable_manifest(output_dir, settings, overwrite)
     if previous is not None:
@@ -693,10 +696,10 @@ def prepare_recordings(
     (cache_dir / "settings.json").write_text(json.dumps(_json_normalized(settings), indent=2) + "\n")
     window_options = {"window_length": window_length, "hop_length": hop_length}
     by_index, failed = _process_inputs(
-        paths, subjects, cache_dir, window_options, read_options, clean_options, num_workers
+        paths, subjects, cache_dir, window_options, read_options, clean_options, num_workers, chunk_rows
     )
     keys = [
-        _input_key(path, subject, window_options, read_options, clean_options)
+        _input_key(path, subject, window_options, read_options, clean_options, {"chunk_rows": chunk_rows})
         for path, subject in zip(paths, subjects, strict=True)
     ]
     label_names: list[str] = []
@@ -787,6 +790,7 @@ def _process_inputs(
     read_options: dict,
     clean_options: dict,
     num_workers: int,
+    chunk_rows: int,
 ) -> tuple[dict[int, dict], list[dict]]:
     """
     Read and window every input not already in `cache_dir`, in `num_workers` processes.
@@ -799,17 +803,18 @@ def _process_inputs(
     jobs = []
     reports: dict[int, dict] = {}
     for index, path in enumerate(paths):
-        cache_file = (
-            cache_dir / f"{_input_key(path, subjects[index], window_options, read_options, clean_options)}.parquet"
+        key = _input_key(
+            path, subjects[index], window_options, read_options, clean_options, {"chunk_rows": chunk_rows}
         )
-        if cache_file.is_file():
-            reports[index] = json.loads(pq.read_schema(cache_file).metadata[_REPORT_KEY])
+        cache_file = cache_dir / f"{key}.parquet"
+        if cache_file.is_file() and cache_file.with_suffix(".json").is_file():
+            reports[index] = json.loads(cache_file.with_suffix(".json").read_text())
             continue
         jobs.append((index, str(path), subjects[index], recording_ids[index], str(cache_file)))
     if len(reports):
         logger.info(f"Reusing {len(reports)} of {len(paths)} inputs processed by an earlier, interrupted run.")
 
-    arguments = (window_options, read_options, clean_options)
+    arguments = (window_options, read_options, clean_options, chunk_rows)
     failed: list[dict] = []
     if num_workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -829,25 +834,122 @@ def _process_inputs(
 
 
 def _process_input(job: tuple, arguments: tuple) -> tuple[int, dict | None, str | None]:
-    """Read, clean and window one input and write its cache file. Runs in a worker process when parallel."""
+    """
+    Read, clean and window one input chunk by chunk and stream its windows to its cache file.
+
+    Runs in a worker process when parallel. Memory is bounded by the chunk size, not by the length of the file.
+    """
     index, path, subject, recording_id, cache_file = job
-    window_options, read_options, clean_options = arguments
+    window_options, read_options, clean_options, chunk_rows = arguments
     extractor = RelConFeatureExtractor(sampling_rate=int(MODEL_SAMPLING_RATE), **window_options)
+    cache_file = Path(cache_file)
+    temporary = cache_file.with_suffix(".tmp")
+    reports = []
+    first_start = None
+    rows_before = 0
     try:
-        recording = read_recording(path, **read_options)
-        windowed = window_clean_recording(recording, extractor, **clean_options)
+        with _InputCacheWriter(temporary) as writer:
+            for recording in iter_recording_chunks(path, chunk_rows=chunk_rows, **read_options):
+                windowed = window_clean_recording(recording, extractor, **clean_options)
+                if recording.start_time is not None:
+                    first_start = recording.start_time if first_start is None else first_start
+                    offset = (recording.start_time - first_start).total_seconds()
+                else:
+                    offset = rows_before / recording.sampling_rate
+                rows_before += recording.num_rows
+                writer.write(windowed, offset)
+                reports.append(_input_report(recording, windowed, subject, recording_id))
     except _INPUT_ERRORS as error:
+        temporary.unlink(missing_ok=True)
         logger.error(f"Skipped input {path}: {type(error).__name__}: {error}")
         return index, None, f"{type(error).__name__}: {error}"
-    if len(windowed) == 0:
+
+    report = _merge_chunk_reports(reports)
+    report["start_timestamp"] = first_start.timestamp() if first_start is not None else None
+    if report["windows_written"] == 0:
         logger.warning(
-            f"{path} gave no window: it lasts {recording.duration_seconds:.2f} s, shorter than one window of "
+            f"{path} gave no window: it lasts {report['duration_seconds']:.2f} s, shorter than one window of "
             f"{extractor.window_length / extractor.sampling_rate:.2f} s after removing bad samples."
         )
-    report = _input_report(recording, windowed, subject, recording_id)
-    report["start_timestamp"] = recording.start_time.timestamp() if recording.start_time is not None else None
-    _write_input_cache(Path(cache_file), windowed, report)
+    os.replace(temporary, cache_file)
+    # The report is written last, so its presence marks the input as done.
+    report_file = cache_file.with_suffix(".json")
+    temporary_report = cache_file.with_suffix(".json.tmp")
+    temporary_report.write_text(json.dumps(report, default=str))
+    os.replace(temporary_report, report_file)
     return index, report, None
+
+
+def _merge_chunk_reports(reports: list[dict]) -> dict:
+    """Combine the reports of one input's chunks: counts add up, facts come from the first chunk."""
+    merged = dict(reports[0])
+    if len(reports) == 1:
+        return merged
+    for key in (
+        "windows_written",
+        "non_finite_samples",
+        "out_of_order_rows",
+        "duplicate_timestamps",
+        "repeated_rows",
+        "segments",
+        "gap_seconds",
+    ):
+        merged[key] = sum(report[key] for report in reports)
+    for key in ("windows_dropped", "windows_kept_flagged", "windows_by_label"):
+        if key in merged:
+            total: dict[str, int] = {}
+            for report in reports:
+                for reason, count in report.get(key, {}).items():
+                    total[reason] = total.get(reason, 0) + count
+            merged[key] = total
+    if merged["start_time"] is not None:
+        last = reports[-1]
+        end = datetime.fromisoformat(last["start_time"]).timestamp() + last["duration_seconds"]
+        merged["duration_seconds"] = end - datetime.fromisoformat(merged["start_time"]).timestamp()
+    else:
+        merged["duration_seconds"] = sum(report["duration_seconds"] for report in reports)
+    merged["chunks"] = len(reports)
+    return merged
+
+
+class _InputCacheWriter:
+    """Streams one input's windows, starts and labels to a Parquet file, chunk by chunk."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, windowed: RecordingWindows, offset: float) -> None:
+        if len(windowed) == 0:
+            return
+        window_size = int(np.prod(windowed.windows.shape[1:]))
+        values = pa.array(np.ascontiguousarray(windowed.windows, dtype=np.float32).reshape(-1))
+        table = pa.table(
+            {
+                "window": pa.FixedSizeListArray.from_arrays(values, window_size),
+                "window_start": pa.array(windowed.window_start + offset, type=pa.float64()),
+                "label": pa.array(
+                    windowed.labels.tolist() if windowed.labels is not None else [None] * len(windowed),
+                    type=pa.string(),
+                ),
+            }
+        )
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
+
+    def __enter__(self) -> "_InputCacheWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        elif exc_info[0] is None:
+            # No window at all: an empty file still marks the input as done.
+            schema = pa.schema(
+                [("window", pa.list_(pa.float32())), ("window_start", pa.float64()), ("label", pa.string())]
+            )
+            pq.write_table(schema.empty_table(), self.path)
 
 
 def _input_key(path: Path, subject: str, *option_sets: dict) -> str:
@@ -856,26 +958,10 @@ def _input_key(path: Path, subject: str, *option_sets: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _write_input_cache(cache_file: Path, windowed: RecordingWindows, report: dict) -> None:
-    window_values = pa.array(np.ascontiguousarray(windowed.windows, dtype=np.float32).reshape(-1))
-    window_size = int(np.prod(windowed.windows.shape[1:])) if windowed.windows.ndim == 3 else 0
-    columns = {
-        "window": pa.FixedSizeListArray.from_arrays(window_values, max(window_size, 1))
-        if window_size
-        else pa.array([], type=pa.list_(pa.float32(), 1)),
-        "window_start": pa.array(windowed.window_start, type=pa.float64()),
-        "label": pa.array(
-            windowed.labels.tolist() if windowed.labels is not None else [None] * len(windowed), type=pa.string()
-        ),
-    }
-    table = pa.table(columns).replace_schema_metadata({_REPORT_KEY: json.dumps(report, default=str)})
-    temporary = cache_file.with_suffix(".tmp")
-    pq.write_table(table, temporary)
-    os.replace(temporary, cache_file)
-
-
 def _read_input_cache(cache_file: Path, window_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list | None]:
     table = pq.read_table(cache_file)
+    if table.num_rows == 0:
+        return np.zeros((0, *window_shape), dtype=np.float32), np.zeros(0), None
     flat = table.column("window").combine_chunks().flatten().to_numpy(zero_copy_only=False)
     windows = flat.astype(np.float32).reshape((-1, *window_shape))
     labels = table.column("label").to_pylist()
