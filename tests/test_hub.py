@@ -479,6 +479,24 @@ def test_push_refuses_missing_modeling_file(hub, publishable, capsys):
     assert hub.requests == []
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("model.safetensors", b"", "readable weights in model.safetensors"),
+        ("model.safetensors", b"not safetensors at all", "readable weights in model.safetensors"),
+        ("README.md", b"---\nfoo: [unclosed\n---\n# Card\n", "valid metadata in README.md"),
+    ],
+)
+def test_push_refuses_damaged_files(hub, publishable, capsys, name, content, message):
+    (publishable / name).write_bytes(content)
+
+    exit_code = main(["push", str(publishable), "--repo-id", "alice/relcon-tiny", "--dry-run"])
+
+    assert exit_code == 2
+    assert message in capsys.readouterr().err
+    assert hub.requests == []
+
+
 def test_push_without_token(hub, publishable, monkeypatch, capsys):
     monkeypatch.delenv("HF_TOKEN")
 
@@ -739,7 +757,9 @@ def test_convert_rejects_pickle_with_code(tmp_path, capsys):
     exit_code = main(["convert", str(tmp_path / "bad.pkl"), "--output-dir", str(tmp_path / "out")])
 
     assert exit_code == 2
-    assert "weights-only" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "weights-only" in error
+    assert "weights_only set to False" not in error
     assert not (tmp_path / "out").exists()
 
 

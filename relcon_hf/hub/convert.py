@@ -90,10 +90,12 @@ def load_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+            # torch's own message suggests weights_only=False, which would run code from the file: leave it out.
             raise ValueError(
-                f"Could not read {path} as a weights-only PyTorch pickle ({type(error).__name__}: {error}). Only "
-                "files of tensors and plain containers are accepted. Re-save the network's state_dict() alone."
-            ) from error
+                f"Could not read {path} as a weights-only PyTorch pickle ({type(error).__name__}). The file is "
+                "damaged, or it contains objects other than tensors and plain containers, which are not loaded "
+                "because unpickling them can run code. Re-save the network's state_dict() alone, from code you trust."
+            ) from None
 
     if isinstance(state, dict) and isinstance(state.get(_REFERENCE_CHECKPOINT_ENTRY), dict):
         state = state[_REFERENCE_CHECKPOINT_ENTRY]

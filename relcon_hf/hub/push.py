@@ -89,6 +89,19 @@ def _read_json(path: Path, problems: list[str]) -> dict | None:
     return content
 
 
+def _safetensors_problem(path: Path) -> str | None:
+    """Return why a safetensors file cannot be read, or None when its header lists at least one tensor."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            if not list(handle.keys()):
+                return "it contains no tensor"
+    except Exception as error:  # safetensors raises its own error type for malformed headers
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def check_checkpoint_folder(folder: str | Path) -> list[str]:
     """
     List what a checkpoint folder lacks before it can be published; an empty list means it is complete.
@@ -132,6 +145,10 @@ def check_checkpoint_folder(folder: str | Path) -> list[str]:
                     problems.append(f"{shard} (a weight shard listed in {SAFETENSORS_INDEX_NAME})")
     elif not list(folder.glob("*.safetensors")):
         problems.append("*.safetensors weights (save with model.save_pretrained, which writes safetensors)")
+    for weights in sorted(folder.glob("*.safetensors")):
+        problem = _safetensors_problem(weights)
+        if problem is not None:
+            problems.append(f"readable weights in {weights.name} ({problem}; save them again with save_pretrained)")
 
     # 3. The feature extractor's settings, for models that read raw recordings.
     if model_type in MODEL_TYPES_WITH_PREPROCESSOR:
@@ -163,8 +180,8 @@ def check_checkpoint_folder(folder: str | Path) -> list[str]:
     else:
         try:
             card = ModelCard.load(card_path)
-        except ValueError as error:
-            problems.append(f"valid metadata in {CARD_NAME} ({error})")
+        except Exception as error:  # yaml raises its own error types for malformed front matter
+            problems.append(f"valid metadata in {CARD_NAME} ({type(error).__name__}: {error})")
         else:
             if not card.data.library_name:
                 problems.append(f"library_name in the metadata of {CARD_NAME}")
