@@ -231,6 +231,7 @@ def test_actigraph_raw_csv_export(tmp_path, watch_corpus):
         "Serial Number: NEO1F00000000",
         "Start Time 09:00:00",
         "Start Date 3/14/2025",
+        "Epoch Period (hh:mm:ss) 00:00:00",
         "--------------------------------------------------",
         "Timestamp,Accelerometer X,Accelerometer Y,Accelerometer Z",
     ]
@@ -523,3 +524,70 @@ def test_chunked_reading_matches_whole_file(tmp_path, test_data_dir):
     assert whole["windows_written"] - 5 <= chunked["windows_written"] <= whole["windows_written"]
     # The window grid restarts at each chunk, so the two out-of-range samples can reach other windows.
     assert 2 <= chunked["windows_dropped"]["out_of_range"] <= 4
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Errors found by review
+
+
+def test_elapsed_milliseconds_are_not_read_as_seconds(tmp_path, watch_corpus):
+    values = watch_corpus.recordings[0][:600, :3]
+    frame = pd.DataFrame(values, columns=["x", "y", "z"])
+    frame.insert(0, "time", np.arange(len(values)) * 20)
+    path = tmp_path / "elapsed_ms.csv"
+    frame.to_csv(path, index=False)
+
+    with pytest.raises(ValueError, match=r"give 0.05 Hz, below the 1 Hz.*milliseconds"):
+        read_recording(path)
+
+
+def test_gap_threshold_below_sample_step(tmp_path, test_data_dir):
+    path, _ = _messy_recording(test_data_dir, tmp_path)
+
+    manifest = prepare_recordings(
+        [path, test_data_dir / "wisdm2019_watch" / "data_1600_accel_watch.txt"],
+        tmp_path / "shards",
+        timezone="Europe/London",
+        max_gap_seconds=0.01,
+        validation_fraction=0,
+    )
+
+    # The timestamped file fails with the reason, the file without timestamps is prepared.
+    assert len(manifest["failed_inputs"]) == 1
+    assert (
+        "`max_gap_seconds` (0.01 s) is shorter than the recording's sample step"
+        in manifest["failed_inputs"][0]["error"]
+    )
+    assert manifest["splits"]["train"]["num_windows"] > 0
+
+
+def test_skipped_spring_hour_names_file_and_zone(tmp_path, watch_corpus):
+    values = watch_corpus.recordings[0][:3000, :3]
+    times = pd.Timestamp("2025-03-30 01:10:00") + pd.to_timedelta(np.arange(len(values)) / 50, unit="s")
+    frame = pd.DataFrame(values, columns=["x", "y", "z"])
+    frame.insert(0, "time", times.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    path = tmp_path / "spring.csv"
+    frame.to_csv(path, index=False)
+
+    with pytest.raises(ValueError, match=r"spring.csv: \d+ rows have wall-clock times inside the hour skipped"):
+        read_recording(path, timezone="Europe/London")
+    # The device clock on standard time all year: a fixed offset reads it.
+    assert read_recording(path, timezone="+00:00").source_timezone == "+00:00"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Lodnon", "UTC+2", "+25:00"])
+def test_unknown_timezone_stops_prepare_before_reading(tmp_path, test_data_dir, zone, capsys):
+    path = test_data_dir / "wisdm2019_watch" / "data_1600_accel_watch.txt"
+
+    exit_code = main(["prepare", "--input", str(path), "--timezone", zone, "--output-dir", str(tmp_path / "s")])
+
+    assert exit_code == 2
+    assert f"Unknown time zone {zone!r}" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_forced_wrong_format_says_so(tmp_path, test_data_dir):
+    path = test_data_dir / "mgait" / "data__data_wrist.csv"
+
+    with pytest.raises(ValueError, match=r"could not be read as format 'wisdm'.*Leave --format"):
+        read_recording(path, format="wisdm")

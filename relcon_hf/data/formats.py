@@ -345,8 +345,11 @@ def read_actigraph_csv(path: Path) -> RawTable:
     # Count the blank lines _first_lines skipped, so skiprows points at the table's header row.
     frame = pd.read_csv(path, skiprows=_raw_line_index(path, separators[1] + 1), skip_blank_lines=False)
     names = {str(name).strip().lower(): name for name in frame.columns}
-    epoch_file = any(key.startswith("Epoch Period") for key in header)
-    if {"axis1", "axis2", "axis3"} <= set(names) or epoch_file:
+    # Raw exports state an epoch period of 00:00:00; count files a period such as 00:00:01 and no acceleration.
+    epoch = next((value for key, value in header.items() if key.startswith("Epoch Period")), "")
+    has_axes = all(f"accelerometer {axis}" in names for axis in "xyz")
+    counts = {"axis1", "axis2", "axis3"} <= set(names) or (epoch not in ("", "00:00:00") and not has_axes)
+    if counts:
         raise ValueError(
             f"{path} is an ActiLife epoch file of activity counts ({len(frame.columns)} columns), not raw "
             "acceleration. RelCon needs raw acceleration in g: export the raw data from ActiLife (or read the "

@@ -56,6 +56,8 @@ AXIS_COLUMN_NAMES = (
 )
 # Largest relative difference between a given sampling rate and the one inferred from timestamps.
 RATE_TOLERANCE = 0.02
+# Rates inferred below this are taken as misread timestamps (raw accelerometers sample at 10 Hz or more).
+MIN_SAMPLING_RATE = 1.0
 # A wall-clock step back by more than this is a change from summer time (in seconds).
 _JUMP_BACK_SECONDS = 1800
 # Rows per chunk when long recordings are read in chunks: 6 hours at 100 Hz.
@@ -233,7 +235,8 @@ def read_recording(
     """
     path = Path(path)
     file_format = _check_path_and_format(path, format)
-    table = _read_table(path, file_format, columns=columns, time_column=time_column)
+    check_timezone(timezone)
+    table = _read_table_as(path, file_format, format, columns=columns, time_column=time_column)
     return _recording_from_table(table, path, file_format, sampling_rate, unit, timezone, repeat_min_rows)
 
 
@@ -259,10 +262,12 @@ def iter_recording_chunks(
     """
     path = Path(path)
     file_format = _check_path_and_format(path, format)
+    check_timezone(timezone)
     if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 2:
         raise ValueError(f"`chunk_rows` must be an integer of at least 2, got {chunk_rows!r}.")
     clock = _WallClockState()
-    for table in _iter_tables(path, file_format, columns=columns, time_column=time_column, chunk_rows=chunk_rows):
+    tables = _iter_tables(path, file_format, columns=columns, time_column=time_column, chunk_rows=chunk_rows)
+    for table in _tables_as(tables, path, format):
         before = clock.copy()
         if table.timestamps is not None and table.timestamps_naive and len(table.timestamps):
             clock.update(table.timestamps)
@@ -291,6 +296,38 @@ class _WallClockState:
         if len(jumps):
             self.after_last_jump = float(extended[jumps[-1]])
         self.last = float(seconds[-1])
+
+
+_FORMAT_ERRORS = (ValueError, KeyError, OSError, UnicodeDecodeError)
+
+
+def _wrong_format(path: Path, forced: str, error: Exception) -> ValueError:
+    return ValueError(
+        f"{path} could not be read as format {forced!r} ({type(error).__name__}: {error}). Leave --format "
+        "(`format=`) unset to detect the format from the file."
+    )
+
+
+def _read_table_as(
+    path: Path, file_format: str, forced: str | None, *, columns: Sequence[str] | None, time_column: str | None
+) -> RawTable:
+    """Read the table of `path`, and when the user forced the format, explain a failure as a wrong format."""
+    try:
+        return _read_table(path, file_format, columns=columns, time_column=time_column)
+    except _FORMAT_ERRORS as error:
+        if forced is None or isinstance(error, FileNotFoundError):
+            raise
+        raise _wrong_format(path, forced, error) from None
+
+
+def _tables_as(tables: Iterator[RawTable], path: Path, forced: str | None) -> Iterator[RawTable]:
+    """Yield the chunk tables, and when the user forced the format, explain a failure as a wrong format."""
+    try:
+        yield from tables
+    except _FORMAT_ERRORS as error:
+        if forced is None or isinstance(error, FileNotFoundError):
+            raise
+        raise _wrong_format(path, forced, error) from None
 
 
 def _check_path_and_format(path: Path, format: str | None) -> str:
@@ -406,6 +443,28 @@ def _read_table(path: Path, file_format: str, *, columns: Sequence[str] | None, 
     return table
 
 
+def check_timezone(zone: str | None) -> None:
+    """Raise `ValueError` unless `zone` is None, an IANA zone name or an offset from -12:00 to +14:00."""
+    if zone is None:
+        return
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", str(zone))
+    if match:
+        if int(match.group(2)) * 60 + int(match.group(3)) <= 14 * 60 and int(match.group(3)) < 60:
+            return
+    else:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(str(zone))
+            return
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ValueError(
+        f"Unknown time zone {zone!r}: expected an IANA zone name such as 'Europe/London' or 'America/New_York', or "
+        "an offset such as '+02:00' or '-05:30'."
+    )
+
+
 def _localize(table: RawTable, zone: str | None, source: str, clock: _WallClockState | None = None) -> str:
     """Convert wall-clock timestamps to UTC in place; return the source zone to record."""
     assert table.timestamps is not None
@@ -425,9 +484,15 @@ def _localize(table: RawTable, zone: str | None, source: str, clock: _WallClockS
         if re.fullmatch(r"[+-]\d{2}:\d{2}", zone):
             localized = wall_clock.tz_localize(zone)
         else:
-            is_dst = _daylight_saving_flags(wall_clock, table.timestamps, zone, clock or _WallClockState())
+            is_dst = _daylight_saving_flags(wall_clock, table.timestamps, zone, clock or _WallClockState(), source)
             localized = wall_clock.tz_localize(zone, ambiguous=is_dst, nonexistent="raise")
-    except Exception as error:  # pytz and zoneinfo errors for unknown zones, ambiguous and nonexistent times
+    except ValueError as error:
+        if str(error).startswith(source):
+            raise
+        raise ValueError(
+            f"{source}: cannot convert its wall-clock timestamps from time zone {zone!r}: {error}."
+        ) from None
+    except Exception as error:  # zoneinfo errors for unknown zones
         raise ValueError(
             f"{source}: cannot convert its wall-clock timestamps from time zone {zone!r}: {type(error).__name__}: "
             f"{error}. Check the zone name (an IANA name such as 'Europe/London' or an offset such as '+02:00'), "
@@ -440,7 +505,7 @@ def _localize(table: RawTable, zone: str | None, source: str, clock: _WallClockS
 
 
 def _daylight_saving_flags(
-    wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zone: str, clock: _WallClockState
+    wall_clock: pd.DatetimeIndex, seconds: np.ndarray, zone: str, clock: _WallClockState, source: str = ""
 ) -> np.ndarray:
     """
     Tell apart the two passes through the repeated hour when clocks go back, by the order of the rows.
@@ -455,7 +520,16 @@ def _daylight_saving_flags(
         `np.ndarray` of shape `(time,)`, bool: True for rows on summer time. Rows that are not ambiguous get False,
         which pandas ignores for them.
     """
-    ambiguous = np.asarray(wall_clock.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna())
+    skipped = np.asarray(wall_clock.tz_localize(zone, ambiguous=False, nonexistent="NaT").isna())
+    skipped &= np.isfinite(seconds)
+    if skipped.any():
+        first = wall_clock[np.flatnonzero(skipped)[0]]
+        raise ValueError(
+            f"{source}: {int(skipped.sum())} rows have wall-clock times inside the hour skipped when clocks go "
+            f"forward in {zone} (the first is {first}). Such times do not exist in that zone: check --timezone, or "
+            "whether the device clock kept standard time all year (then pass its fixed offset, such as '+01:00')"
+        )
+    ambiguous = np.asarray(wall_clock.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward").isna())
     ambiguous &= np.isfinite(seconds)
     flags = np.zeros(len(seconds), dtype=bool)
     if not ambiguous.any():
@@ -467,8 +541,8 @@ def _daylight_saving_flags(
     rows = np.flatnonzero(ambiguous)
     if len(jumps) == 0 and clock.after_last_jump is None:
         logger.warning(
-            f"{len(rows)} rows fall in the repeated hour of a change from summer time in {zone}, with no jump back "
-            "in the file to tell the two passes apart. They are read as summer time."
+            f"{source}: {len(rows)} rows fall in the repeated hour of a change from summer time in {zone}, with no "
+            "jump back in the file to separate the two passes. They are read as summer time."
         )
         flags[rows] = True
         return flags
@@ -741,6 +815,18 @@ def _numeric_timestamps(values: np.ndarray, name: str, source: str) -> tuple[np.
 
 def _read_numpy(path: Path, file_format: str) -> RawTable:
     """Read an `.npy` array or an `.npz` archive of acceleration, timestamps and sampling rate."""
+    try:
+        return _read_numpy_arrays(path, file_format)
+    except ValueError as error:
+        if "pickled" not in str(error):
+            raise
+        raise ValueError(
+            f"{path} contains pickled Python objects, which are not loaded because unpickling can run code. Save "
+            "plain numeric arrays with numpy.save or numpy.savez."
+        ) from None
+
+
+def _read_numpy_arrays(path: Path, file_format: str) -> RawTable:
     if file_format == "npy":
         return RawTable(values=_acceleration_array(np.load(path, allow_pickle=False), path), columns=None)
 
@@ -807,6 +893,12 @@ def _resolve_sampling_rate(table: RawTable, user_rate: float | None, source: str
         inferred = infer_sampling_rate(finite_times)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
+    if inferred < MIN_SAMPLING_RATE:
+        raise ValueError(
+            f"{source}: the timestamps of column {table.time_column!r} give {inferred:.4g} Hz, below the "
+            f"{MIN_SAMPLING_RATE:g} Hz of any raw accelerometer. If the column counts milliseconds (or other units) "
+            "from the start, convert it to seconds, or pass --sampling-rate and another --time-column."
+        )
     if stated is None:
         nominal = float(round(inferred))
         if nominal > 0 and abs(inferred - nominal) <= NOMINAL_RATE_TOLERANCE * nominal:
@@ -866,6 +958,7 @@ __all__ = [
     "Recording",
     "SUPPORTED_SUFFIXES",
     "detect_unit",
+    "check_timezone",
     "iter_recording_chunks",
     "read_recording",
     "recording_stem",

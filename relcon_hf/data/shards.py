@@ -36,7 +36,7 @@ from datasets import Array3D, Features, List, Value
 from ..modeling.feature_extraction_relcon import RelConFeatureExtractor
 from .cleaning import DEFAULT_MAX_GAP_SECONDS
 from .formats import detect_format
-from .readers import DEFAULT_CHUNK_ROWS, Recording, iter_recording_chunks, recording_stem
+from .readers import DEFAULT_CHUNK_ROWS, Recording, check_timezone, iter_recording_chunks, recording_stem
 from .watch import WatchCorpus, find_watch_file, load_watch_corpus
 from .windowing import FLAG_REASONS, RecordingWindows, window_clean_recording, window_recording
 
@@ -336,7 +336,14 @@ def _reusable_manifest(output_dir: Path, settings: dict, overwrite: bool) -> dic
         if manifest.get("settings") == _json_normalized(settings) and complete:
             logger.info(f"Reusing the shards in {output_dir}: {MANIFEST_NAME} lists the same settings.")
             return manifest
-        reason = "were written with other settings" if complete else "are incomplete (shard files are missing)"
+        if complete:
+            previous = manifest.get("settings") or {}
+            current = _json_normalized(settings)
+            assert isinstance(current, dict)
+            changed = sorted(key for key in set(previous) | set(current) if previous.get(key) != current.get(key))
+            reason = f"were written with other settings (differing: {', '.join(changed)})"
+        else:
+            reason = "are incomplete (shard files are missing)"
     else:
         cached_settings = output_dir / INPUT_CACHE_NAME / "settings.json"
         if cached_settings.is_file() and json.loads(cached_settings.read_text()) == _json_normalized(settings):
@@ -685,6 +692,7 @@ def prepare_recordings(
         raise ValueError(f"`keep_flagged` must name reasons among {', '.join(FLAG_REASONS)}, got {unknown_reasons}.")
     if not max_gap_seconds > 0:
         raise ValueError(f"`max_gap_seconds` must be a positive number of seconds, got {max_gap_seconds!r}.")
+    check_timezone(timezone)
     # The split is drawn over the subjects of all inputs, before reading, so each subject's groups can be written
     # as soon as its files are read.
     subject_splits = assign_subject_splits(

@@ -190,6 +190,12 @@ def window_clean_recording(
     if len(recording.repeated_rows):
         sample_flags["repeated_block"] = recording.repeated_rows
 
+    if timestamps is not None and len(timestamps) > 1 and max_gap_seconds < 1.5 / recording.sampling_rate:
+        raise ValueError(
+            f"{recording.source}: `max_gap_seconds` ({max_gap_seconds:g} s) is shorter than the recording's sample "
+            f"step ({1 / recording.sampling_rate:.4g} s at {recording.sampling_rate:g} Hz), so every step would be a "
+            "gap. Pass a --max-gap-seconds of at least two sample steps."
+        )
     segments = split_at_gaps(timestamps, max_gap_seconds) if timestamps is not None else [(0, len(full))]
     if recording.labels is not None:
         segments = _split_at_label_changes(segments, recording.labels)
