@@ -966,18 +966,41 @@ def _input_key(path: Path, subject: str, *option_sets: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _read_input_cache(cache_file: Path, window_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list | None]:
-    table = pq.read_table(cache_file)
-    if table.num_rows == 0:
-        return np.zeros((0, *window_shape), dtype=np.float32), np.zeros(0), None
-    flat = table.column("window").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    windows = flat.astype(np.float32).reshape((-1, *window_shape))
-    labels = table.column("label").to_pylist()
-    return (
-        windows,
-        table.column("window_start").to_numpy(),
-        labels if any(label is not None for label in labels) else None,
-    )
+class _CachedInput:
+    """
+    Row-group access to one input's cache file, so a group's windows are read without loading the whole input.
+
+    Only the window starts are held for the whole input (8 bytes per window); windows and labels are read one
+    Parquet row group at a time (one prepare chunk, at most 6 hours at 100 Hz by default), and the last row group
+    read is kept for the next group.
+    """
+
+    def __init__(self, path: Path, window_shape: tuple[int, int]):
+        self.file = pq.ParquetFile(path)
+        self.window_shape = window_shape
+        self.window_start = self.file.read(columns=["window_start"]).column(0).to_numpy()
+        sizes = [self.file.metadata.row_group(index).num_rows for index in range(self.file.num_row_groups)]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._loaded: tuple[int, np.ndarray, list] | None = None
+
+    def take(self, rows: np.ndarray) -> tuple[np.ndarray, list]:
+        """Return the windows `(len(rows), *window_shape)` and labels of the given rows (in increasing order)."""
+        windows: list[np.ndarray] = []
+        labels: list = []
+        groups = np.searchsorted(self.offsets, rows, side="right") - 1
+        for group in np.unique(groups):
+            group_windows, group_labels = self._row_group(int(group))
+            local = rows[groups == group] - self.offsets[group]
+            windows.append(group_windows[local])
+            labels.extend(group_labels[index] for index in local)
+        return np.concatenate(windows), labels
+
+    def _row_group(self, index: int) -> tuple[np.ndarray, list]:
+        if self._loaded is None or self._loaded[0] != index:
+            table = self.file.read_row_group(index, columns=["window", "label"])
+            flat = table.column("window").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            self._loaded = (index, flat.reshape((-1, *self.window_shape)), table.column("label").to_pylist())
+        return self._loaded[1], self._loaded[2]
 
 
 def _recording_groups(
@@ -991,28 +1014,75 @@ def _recording_groups(
     label_names: list[str],
 ) -> Iterator[CandidateGroup]:
     """
-    Yield the groups of every readable input from the cache, one subject at a time, so memory contains one
-    subject's windows at most. Class names are appended to `label_names` in the order they are first seen.
+    Yield the groups of every readable input from the cache, one group at a time.
+
+    Only the window starts of one subject's inputs and the windows of one group (plus one cached row group per
+    input) are in memory, so memory does not grow with the length of the recordings. Class names are appended to
+    `label_names` in the order they are first seen.
     """
     for subject in sorted(set(subjects)):
-        parts: list[CandidateGroup] = []
+        members: dict[str, list[tuple[_CachedInput, np.ndarray, dict, float | None]]] = {}
         for index in (index for index, owner in enumerate(subjects) if owner == subject and index in reports):
             report = reports[index]
-            windows, window_start, labels = _read_input_cache(cache_dir / f"{keys[index]}.parquet", window_shape)
-            label_indices = None
-            if labels is not None:
-                for name in labels:
+            if report["windows_written"] == 0:
+                continue
+            cached = _CachedInput(cache_dir / f"{keys[index]}.parquet", window_shape)
+            start = report["start_timestamp"]
+            for group_id, rows, block_start in _block_rows(cached.window_start, start, subject, report, group_seconds):
+                members.setdefault(group_id, []).append((cached, rows, report, block_start))
+
+        for group_id in sorted(members):
+            windows, starts, labels, recording_ids = [], [], [], []
+            for cached, rows, report, block_start in members[group_id]:
+                group_windows, group_labels = cached.take(rows)
+                windows.append(group_windows)
+                start = report["start_timestamp"]
+                absolute = cached.window_start[rows] + (start if start is not None else 0.0)
+                starts.append(absolute - block_start if block_start is not None else cached.window_start[rows])
+                labels.extend(group_labels)
+                recording_ids.extend([report["recording_id"]] * len(rows))
+            window_start = np.concatenate(starts)
+            order = np.argsort(window_start, kind="stable")
+            label_indices = np.full(len(labels), UNLABELLED, dtype=np.int64)
+            for position, name in enumerate(labels):
+                if name is not None:
                     if name not in label_names:
                         label_names.append(str(name))
-                label_indices = np.array([label_names.index(name) for name in labels], dtype=np.int64)
-            start = report["start_timestamp"]
-            start_time = datetime.fromtimestamp(start, tz=dt_timezone.utc) if start is not None else None
-            parts.extend(
-                _split_into_blocks(
-                    windows, window_start, start_time, subject, report["recording_id"], group_seconds, label_indices
-                )
+                    label_indices[position] = label_names.index(name)
+            first_block_start = members[group_id][0][3]
+            yield CandidateGroup(
+                subject_id=subject,
+                group_id=group_id,
+                start_time=datetime.fromtimestamp(first_block_start, tz=dt_timezone.utc)
+                if first_block_start is not None
+                else None,
+                windows=np.concatenate(windows)[order],
+                window_start=window_start[order],
+                labels=label_indices[order],
+                recording_ids=[recording_ids[index] for index in order],
             )
-        yield from _merge_groups(parts)
+
+
+def _block_rows(
+    window_start: np.ndarray, start: float | None, subject: str, report: dict, group_seconds: float
+) -> Iterator[tuple[str, np.ndarray, float | None]]:
+    """
+    Yield `(group_id, rows, block_start)` for the blocks of `group_seconds` an input's windows fall in: clock blocks
+    aligned to the Unix epoch when the start time is known (so with 3600 s they are UTC hours), else blocks from the
+    start of the file.
+    """
+    if start is not None:
+        blocks = np.floor((start + window_start) / group_seconds).astype(np.int64)
+    else:
+        blocks = np.floor(window_start / group_seconds).astype(np.int64)
+    for block in np.unique(blocks):
+        rows = np.flatnonzero(blocks == block)
+        if start is not None:
+            block_start = float(block * group_seconds)
+            moment = datetime.fromtimestamp(block_start, tz=dt_timezone.utc)
+            yield f"{subject}/{_format_block_start(moment, group_seconds)}", rows, block_start
+        else:
+            yield f"{subject}/{report['recording_id']}/{int(block)}", rows, None
 
 
 def _check_recordings_written(
@@ -1058,83 +1128,12 @@ def _input_report(recording: Recording, windowed: RecordingWindows, subject: str
     return report
 
 
-def _split_into_blocks(
-    windows: np.ndarray,
-    window_start: np.ndarray,
-    start_time: datetime | None,
-    subject: str,
-    recording_id: str,
-    group_seconds: float,
-    label_indices: np.ndarray | None = None,
-) -> list[CandidateGroup]:
-    """Cut one recording's windows into blocks of `group_seconds`, by the clock when the start time is known."""
-    if len(windows) == 0:
-        return []
-    if start_time is not None:
-        # Blocks are aligned to the Unix epoch, so with 3600 s they are clock hours (UTC).
-        absolute = start_time.timestamp() + window_start
-        blocks = np.floor(absolute / group_seconds).astype(np.int64)
-    else:
-        blocks = np.floor(window_start / group_seconds).astype(np.int64)
-
-    parts = []
-    for block in np.unique(blocks):
-        members = blocks == block
-        if start_time is not None:
-            block_start = datetime.fromtimestamp(float(block * group_seconds), tz=dt_timezone.utc)
-            group_id = f"{subject}/{_format_block_start(block_start, group_seconds)}"
-            starts = absolute[members] - block_start.timestamp()
-        else:
-            block_start, group_id = None, f"{subject}/{recording_id}/{int(block)}"
-            starts = window_start[members]
-        parts.append(
-            CandidateGroup(
-                subject_id=subject,
-                group_id=group_id,
-                start_time=block_start,
-                windows=windows[members],
-                window_start=starts,
-                labels=label_indices[members]
-                if label_indices is not None
-                else np.full(int(members.sum()), UNLABELLED, dtype=np.int64),
-                recording_ids=[recording_id] * int(members.sum()),
-            )
-        )
-    return parts
-
-
 def _format_block_start(block_start: datetime, group_seconds: float) -> str:
     if group_seconds % 3600 == 0:
         return block_start.strftime("%Y-%m-%dT%H")
     if group_seconds % 60 == 0:
         return block_start.strftime("%Y-%m-%dT%H:%M")
     return block_start.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _merge_groups(parts: list[CandidateGroup]) -> list[CandidateGroup]:
-    """Merge parts with the same group id (one subject's files in the same clock block), ordered by time."""
-    by_id: dict[str, list[CandidateGroup]] = {}
-    for part in parts:
-        by_id.setdefault(part.group_id, []).append(part)
-
-    merged = []
-    for group_id in sorted(by_id):
-        pieces = by_id[group_id]
-        window_start = np.concatenate([piece.window_start for piece in pieces])
-        order = np.argsort(window_start, kind="stable")
-        recording_ids = [recording_id for piece in pieces for recording_id in piece.recording_ids]
-        merged.append(
-            CandidateGroup(
-                subject_id=pieces[0].subject_id,
-                group_id=group_id,
-                start_time=pieces[0].start_time,
-                windows=np.concatenate([piece.windows for piece in pieces])[order],
-                window_start=window_start[order],
-                labels=np.concatenate([piece.labels for piece in pieces])[order],
-                recording_ids=[recording_ids[index] for index in order],
-            )
-        )
-    return merged
 
 
 __all__ = [
