@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from accelerate import PartialState
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from relcon_hf.data import (
@@ -33,6 +35,8 @@ from relcon_hf.data import (
     read_manifest,
     shard_features,
 )
+from relcon_hf.training.loop import TrainingSettings, _data_loader, list_checkpoints, run_training
+from relcon_hf.training.stages import DistanceTask
 
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -40,6 +44,7 @@ WINDOW = 256
 # Group sizes of the uneven shards, per file. Files 1 and 2 are written with 3 rows per Parquet row group.
 UNEVEN_TRAIN_FILES = [[433], [3, 25, 60, 7, 150, 90, 12], [300, 41, 5, 200]]
 UNEVEN_VALIDATION_FILES = [[120, 9]]
+TINY_DISTANCE = {"distance": {"model": {"hidden_size": 16, "bottleneck_size": 4}}}
 
 
 def _window_id(window) -> str:
@@ -241,6 +246,23 @@ def test_ranks_without_shuffling_take_consecutive_windows(uneven_shards):
 # DataLoader workers
 
 
+def test_data_loader_caps_workers_at_row_groups(watch_shards, tmp_path, caplog):
+    PartialState()  # the training loop's logger needs an Accelerate state
+    stream = WindowStream(watch_shards, rank=0, world_size=2)
+    assert stream.max_num_workers == 4  # 8 training groups, one row group each, on 2 ranks
+
+    with caplog.at_level(logging.WARNING, logger="relcon_hf.training.loop"):
+        capped = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=6))
+        kept = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=4))
+
+    assert capped.num_workers == 4
+    assert kept.num_workers == 4
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "num_workers=6" in warnings[0]
+    assert "4 shard row groups" in warnings[0]
+
+
 def test_workers_split_items_without_idle_workers(watch_shards):
     stream = WindowStream(watch_shards, "validation", shuffle_buffer_size=64)
     expected = sorted(_item_ids(stream))
@@ -358,6 +380,49 @@ def test_load_state_dict_rejects_other_settings(watch_shards):
         next(iter(saved_with_worker))
 
 
+def test_training_resumes_with_workers_and_old_checkpoints(tmp_path, watch_shards):
+    def settings(output_dir, max_steps, resume_from=None, num_workers=1):
+        return TrainingSettings(
+            output_dir=str(output_dir),
+            shards=str(watch_shards),
+            max_steps=max_steps,
+            batch_size=32,
+            eval_steps=0,
+            eval_batches=1,
+            checkpoint_steps=3,
+            resume_from=resume_from,
+            num_workers=num_workers,
+        )
+
+    def task():
+        return DistanceTask(str(watch_shards), model_overrides=TINY_DISTANCE["distance"]["model"])
+
+    run_training(task(), settings(tmp_path / "straight", 6))
+    run_training(task(), settings(tmp_path / "interrupted", 3))
+    checkpoint = list_checkpoints(tmp_path / "interrupted")[-1]
+    training_state = json.loads((checkpoint / "training_state.json").read_text())
+    assert training_state["batches_in_epoch"] == 3
+    assert training_state["data_state"]["positions"] == [3 * 32]
+    assert training_state["data_state"]["num_workers"] == 1
+
+    with pytest.raises(ValueError, match="Resume with --num-workers 1"):
+        run_training(task(), settings(tmp_path / "interrupted", 6, resume_from="latest", num_workers=0))
+
+    # A checkpoint written before stream positions were saved resumes from its batch count.
+    old_checkpoint = tmp_path / "old" / "checkpoints" / checkpoint.name
+    shutil.copytree(checkpoint, old_checkpoint)
+    del training_state["data_state"]
+    (old_checkpoint / "training_state.json").write_text(json.dumps(training_state))
+
+    run_training(task(), settings(tmp_path / "interrupted", 6, resume_from="latest"))
+    run_training(task(), settings(tmp_path / "old", 6, resume_from=str(old_checkpoint)))
+    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    for name in ("interrupted", "old"):
+        resumed = load_file(str(tmp_path / name / "model.safetensors"))
+        for key, value in straight.items():
+            assert torch.equal(value, resumed[key]), (name, key)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Two processes
 
@@ -418,3 +483,43 @@ def test_two_processes_read_disjoint_equal_items(tmp_path, uneven_shards):
                 assert set(items[0]) | set(items[1]) <= all_windows
         assert ranks[0][name]["epochs"]["0"] != ranks[0][name]["epochs"]["1"], name
     assert ranks[0]["anchors"]["skipped_groups"] == 3
+
+
+def test_two_processes_pretrain_distance_on_uneven_shards(tmp_path, uneven_shards):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_DISTANCE))
+    output_dir = tmp_path / "distance"
+    completed = _run_torchrun(
+        [
+            "-m",
+            "relcon_hf.cli",
+            "pretrain-distance",
+            "--shards",
+            str(uneven_shards),
+            "--config",
+            str(config),
+            "--output-dir",
+            str(output_dir),
+            # 663 windows per rank give 10 batches of 64: step 12 is in the second epoch on both ranks.
+            "--max-steps",
+            "12",
+            "--batch-size",
+            "64",
+            "--eval-steps",
+            "0",
+            "--eval-batches",
+            "2",
+            "--checkpoint-steps",
+            "12",
+        ],
+        tmp_path,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    summary = json.loads((output_dir / "training_summary.json").read_text())
+    assert summary["num_processes"] == 2
+    assert summary["completed_steps"] == 12
+    training_state = json.loads((output_dir / "checkpoints" / "step_12" / "training_state.json").read_text())
+    assert training_state["epoch"] == 1
+    assert training_state["batches_in_epoch"] == 2
+    assert training_state["data_state"]["num_items"] == 663
