@@ -539,7 +539,7 @@ class AnchorCandidateStream(_ShardStream):
     with fewer than `num_candidates + 1` windows are skipped: `skipped_groups` and `skipped_windows` count them, and
     each epoch starts with one log line giving them. Anchors are mixed across groups by a shuffle buffer of anchor
     references, so memory grows with the groups that have an anchor in the buffer (at most `shuffle_buffer_size` of
-    them), not with copies of windows.
+    them) plus the group being added to it, not with copies of windows.
 
     `torch.utils.data.default_collate` batches the items: `anchor` `(batch_size, window_length, 3)`, `candidates`
     `(batch_size, num_candidates, window_length, 3)`, `group_id` a list of strings, `anchor_index` `(batch_size,)`
