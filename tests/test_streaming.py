@@ -248,19 +248,19 @@ def test_ranks_without_shuffling_take_consecutive_windows(uneven_shards):
 
 def test_data_loader_caps_workers_at_row_groups(watch_shards, tmp_path, caplog):
     PartialState()  # the training loop's logger needs an Accelerate state
-    stream = WindowStream(watch_shards, rank=0, world_size=2)
-    assert stream.max_num_workers == 4  # 8 training groups, one row group each, on 2 ranks
+    stream = WindowStream(watch_shards, rank=0, world_size=4)
+    assert stream.max_num_workers == 2  # 8 training groups, one row group each, on 4 ranks
 
     with caplog.at_level(logging.WARNING, logger="relcon_hf.training.loop"):
-        capped = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=6))
-        kept = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=4))
+        capped = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=5))
+        kept = _data_loader(stream, TrainingSettings(str(tmp_path), str(watch_shards), num_workers=2))
 
-    assert capped.num_workers == 4
-    assert kept.num_workers == 4
+    assert capped.num_workers == 2
+    assert kept.num_workers == 2
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "num_workers=6" in warnings[0]
-    assert "4 shard row groups" in warnings[0]
+    assert "num_workers=5" in warnings[0]
+    assert "2 shard row groups" in warnings[0]
 
 
 def test_workers_split_items_without_idle_workers(watch_shards):
