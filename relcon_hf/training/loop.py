@@ -516,7 +516,7 @@ def _iterate_batches(loader: DataLoader, dataset: IterableDataset, state: Traini
 
 
 def _data_state(loader: DataLoader, dataset: Any, state: TrainingState) -> dict | None:
-    """The stream position after the batches of the current epoch trained on, for the checkpoint."""
+    """Return the stream position after the batches of the current epoch trained on, for the checkpoint."""
     if not hasattr(dataset, "loader_state_dict"):
         return None
     assert loader.batch_size is not None  # set by `_data_loader`
@@ -524,7 +524,7 @@ def _data_state(loader: DataLoader, dataset: Any, state: TrainingState) -> dict 
 
 
 def _resume_data_state(loader: DataLoader, dataset: Any, state: TrainingState) -> dict:
-    """The stream position saved in the checkpoint, checked against this run's DataLoader."""
+    """Return the stream position saved in the checkpoint, after checking it against this run's DataLoader."""
     if state.data_state is None:
         # A checkpoint from before stream positions were saved. The position follows from the batch count, but
         # the items before it were ordered by the streams of that version.
