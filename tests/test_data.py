@@ -263,14 +263,15 @@ def test_window_stream_unshuffled_file_order(watch_shards):
     np.testing.assert_array_equal(windows, expected)
 
 
-@pytest.mark.parametrize("split", ["train", "validation"])  # several files, and a single file
+@pytest.mark.parametrize("split", ["train", "validation"])  # several files (an odd window count), and a single file
 def test_window_stream_ranks_disjoint(watch_shards, split):
     expected = _keys(load_labelled_windows(watch_shards, splits=(split,))["windows"])
-    ranks = [_keys(WindowStream(watch_shards, split, rank=rank, world_size=2, seed=5)) for rank in (0, 1)]
-    assert sum(ranks[0].values()) > 0
-    assert sum(ranks[1].values()) > 0
+    streams = [WindowStream(watch_shards, split, rank=rank, world_size=2, seed=5) for rank in (0, 1)]
+    ranks = [_keys(stream) for stream in streams]
+    assert sum(ranks[0].values()) == sum(ranks[1].values()) == streams[0].num_items > 0
     assert not set(ranks[0]) & set(ranks[1])
-    assert ranks[0] + ranks[1] == expected
+    assert not (ranks[0] + ranks[1]) - expected
+    assert (expected - (ranks[0] + ranks[1])).total() == streams[0].num_left_out == expected.total() % 2
 
 
 def test_stream_rejects_invalid_rank(watch_shards):

@@ -292,7 +292,7 @@ def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
 
 
 def test_two_processes_evaluate_uneven_validation_batches(tmp_path, watch_file):
-    """One validation subject: rank 0 evaluates all its batches while rank 1 has none, and neither waits forever."""
+    """One validation subject, split between the ranks, and more --eval-batches than either has: neither waits."""
     shards = tmp_path / "shards"
     prepare_watch(shards, watch_path=watch_file, validation_fraction=0.1)
     config = tmp_path / "tiny.json"

