@@ -976,7 +976,8 @@ class _CachedInput:
     """
 
     def __init__(self, path: Path, window_shape: tuple[int, int]):
-        self.file = pq.ParquetFile(path)
+        # Without pre-buffering, row groups already read are freed (see readers._iter_tables).
+        self.file = pq.ParquetFile(path, pre_buffer=False)
         self.window_shape = window_shape
         self.window_start = self.file.read(columns=["window_start"]).column(0).to_numpy()
         sizes = [self.file.metadata.row_group(index).num_rows for index in range(self.file.num_row_groups)]
