@@ -27,6 +27,11 @@ WATCH_DATASET_DESCRIPTION = (
 )
 
 
+def _format_parameters(count: int) -> str:
+    """Return a parameter count as millions for large models and as a plain number below 10,000."""
+    return f"{count / 1e6:.2f} M" if count >= 10_000 else f"{count:,}"
+
+
 def template_text(name: str) -> str:
     """Text of the model card template `model_cards/<name>.md`."""
     return resources.files("relcon_hf.model_cards").joinpath(f"{name}.md").read_text()
@@ -130,7 +135,7 @@ def encoder_card(
         eval_results=_probe_eval_results(probe, model_name) if probe else None,
     )
     stages = ", ".join(
-        f"{blocks} blocks x {channels} channels (kernel {kernel})"
+        f"{blocks} block{'s' if blocks != 1 else ''} x {channels} channels (kernel {kernel})"
         for blocks, channels, kernel in zip(
             config.stage_num_blocks, config.stage_channels, config.stage_kernel_sizes, strict=True
         )
@@ -158,7 +163,7 @@ def encoder_card(
         repo_id=repo_id,
         hidden_size=config.hidden_size,
         stages_description=stages,
-        num_parameters=f"{num_parameters / 1e6:.2f} M",
+        num_parameters=_format_parameters(num_parameters),
         sampling_rate=config.sampling_rate,
         window_length=config.window_length,
         window_seconds=f"{config.window_length / config.sampling_rate:g}",
@@ -440,7 +445,7 @@ def task_head_card(
         if base_model
         else "",
         hidden_size=config.hidden_size,
-        num_parameters=f"{num_parameters / 1e6:.2f} M",
+        num_parameters=_format_parameters(num_parameters),
         encoder_training="frozen (only the head was trained)" if config.freeze_encoder else "fine-tuned with the head",
         sampling_rate=config.sampling_rate,
         window_length=config.window_length,
