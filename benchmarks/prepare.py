@@ -4,7 +4,7 @@
 The recording is built from the real 100 Hz wrist recording of the mgait test data (`data__data_wrist.csv`, in
 m/s^2), repeated to the requested number of days with a different small noise on each copy (so no copy is flagged
 as a repeated block), and written as Parquet with a millisecond Unix-time column. Each measurement runs in a fresh
-process, so the peak resident memory (`ru_maxrss`) belongs to one prepare run.
+process, so the peak resident memory (`VmHWM`) belongs to one prepare run.
 
 Usage:
     python benchmarks/prepare.py --days 1 3 [--data-dir ../shared/data] [--work-dir /tmp/relcon-prepare-bench]
@@ -37,6 +37,20 @@ def write_recording(source: Path, days: float, path: Path) -> int:
     return rows
 
 
+def peak_resident_mib() -> float:
+    """
+    Peak resident memory of this process image in MiB.
+
+    `VmHWM` is reset when a process starts a new program. `ru_maxrss` is not: after fork and exec it still holds the
+    parent's peak, which here is the parent's copy of the generated recording.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(path: Path, output_dir: Path) -> dict:
     """Run prepare on one file in this process and return seconds and peak memory."""
     from relcon_hf.data import prepare_recordings
@@ -47,7 +61,7 @@ def measure(path: Path, output_dir: Path) -> dict:
     report = next(iter(manifest["inputs"].values()))
     return {
         "seconds": seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_resident_mib(),
         "windows": report["windows_written"],
         "hours": report["duration_seconds"] / 3600,
     }
