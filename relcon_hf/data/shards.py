@@ -248,7 +248,7 @@ def assign_subject_splits(
     The unique ids are sorted and permuted with `numpy.random.default_rng(seed)`. The first
     `round(test_fraction * num_subjects)` go to test, the next `round(validation_fraction * num_subjects)` to
     validation, the rest to training. Each split with a positive fraction gets at least one subject and training
-    keeps at least one, as long as there are enough subjects; otherwise validation gives way before test.
+    keeps at least one. With too few subjects for that, validation gets fewer subjects before test does.
 
     Args:
         subject_ids (`Sequence[str]`): Subject ids, repeats allowed.
@@ -261,7 +261,7 @@ def assign_subject_splits(
     """
     for name, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"`{name}` must be in [0, 1), got {fraction}.")
+            raise ValueError(f"`{name}` must be in [0, 1), got {fraction}. Pass a share of subjects such as 0.2.")
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(
             f"`validation_fraction` + `test_fraction` must be below 1 to leave training subjects, got "
@@ -394,7 +394,7 @@ def _write_splits(
     subjects: dict[str, set[str]] = {split: set() for split in names}
     try:
         for group in groups:
-            split = "test" if group.subject_id in test else "validation" if group.subject_id in validation else "train"
+            split = _split_of(group.subject_id, validation, test)
             writers[split].write(group)
             subjects[split].add(group.subject_id)
     finally:
@@ -413,6 +413,15 @@ def _write_splits(
             f"{len(files[split])} {split} shards in {output_dir / split}."
         )
     return splits
+
+
+def _split_of(subject: str, validation: set[str], test: set[str]) -> str:
+    """Return the split name of a subject."""
+    if subject in test:
+        return "test"
+    if subject in validation:
+        return "validation"
+    return "train"
 
 
 def _base_manifest(source: str, settings: dict, label_names: list[str] | None) -> dict:
@@ -729,10 +738,7 @@ def prepare_recordings(
             "Fix or remove those inputs and prepare again, or evaluate on another shard folder."
         )
     for report in reports.values():
-        subject = report["subject_id"]
-        report["split"] = (
-            "test" if subject in test_subjects else "validation" if subject in validation_subjects else "train"
-        )
+        report["split"] = _split_of(report["subject_id"], set(validation_subjects), set(test_subjects))
 
     manifest = _base_manifest("recordings", settings, label_names or None)
     manifest["splits"] = splits
