@@ -41,7 +41,7 @@ def peak_resident_mib() -> float:
     """
     Peak resident memory of this process image in MiB.
 
-    `VmHWM` is reset when a process starts a new program. `ru_maxrss` is not: after fork and exec it still holds the
+    `VmHWM` is reset when a process starts a new program. `ru_maxrss` is not: after fork and exec it still contains the
     parent's peak, which here is the parent's copy of the generated recording.
     """
     with open("/proc/self/status") as status:

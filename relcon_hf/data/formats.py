@@ -139,31 +139,21 @@ def _missing_library(library: str, file_type: str, error: ImportError) -> Import
 
 def read_cwa(path: Path) -> RawTable:
     """Decode an Axivity AX3 or AX6 `.cwa` file with scikit-digital-health."""
-    try:
-        from skdh.io import ReadCwa
-    except ImportError as error:
-        raise _missing_library("scikit-digital-health", "Axivity .cwa", error) from None
-    decoded = _skdh_predict(ReadCwa, path)
-    return RawTable(
-        values=np.asarray(decoded["accel"], dtype=np.float64),
-        columns=["accel_x", "accel_y", "accel_z"],
-        time_column="time",
-        timestamps=np.asarray(decoded["time"], dtype=np.float64),
-        timestamps_absolute=True,
-        timestamps_naive=True,
-        declared_rate=float(np.asarray(decoded["fs"]).reshape(-1)[0]) if "fs" in decoded else None,
-        unit="g",
-        device={"type": "Axivity", "reader": "skdh.io.ReadCwa"},
-    )
+    return _read_skdh(path, "ReadCwa", "Axivity .cwa", {"type": "Axivity"})
 
 
 def read_geneactiv_bin(path: Path) -> RawTable:
     """Decode a GENEActiv `.bin` file with scikit-digital-health."""
+    return _read_skdh(path, "ReadBin", "GENEActiv .bin", {"type": "GENEActiv", "range_g": 8.0})
+
+
+def _read_skdh(path: Path, reader_name: str, file_type: str, device: dict) -> RawTable:
+    """Decode a device file with the named skdh reader. Its times are device wall-clock times without a zone."""
     try:
-        from skdh.io import ReadBin
+        import skdh.io  # noqa: F401  (checked here, used in the child process)
     except ImportError as error:
-        raise _missing_library("scikit-digital-health", "GENEActiv .bin", error) from None
-    decoded = _skdh_predict(ReadBin, path)
+        raise _missing_library("scikit-digital-health", file_type, error) from None
+    decoded = _skdh_predict(reader_name, path)
     return RawTable(
         values=np.asarray(decoded["accel"], dtype=np.float64),
         columns=["accel_x", "accel_y", "accel_z"],
@@ -173,11 +163,11 @@ def read_geneactiv_bin(path: Path) -> RawTable:
         timestamps_naive=True,
         declared_rate=float(np.asarray(decoded["fs"]).reshape(-1)[0]) if "fs" in decoded else None,
         unit="g",
-        device={"type": "GENEActiv", "range_g": 8.0, "reader": "skdh.io.ReadBin"},
+        device={**device, "reader": f"skdh.io.{reader_name}"},
     )
 
 
-def _skdh_predict(reader_class: type, path: Path) -> dict:
+def _skdh_predict(reader_name: str, path: Path) -> dict:
     """
     Run an skdh reader in a child process and return its arrays.
 
@@ -190,7 +180,7 @@ def _skdh_predict(reader_class: type, path: Path) -> dict:
 
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            return pool.submit(_skdh_predict_here, reader_class.__name__, str(path)).result()
+            return pool.submit(_skdh_predict_here, reader_name, str(path)).result()
         except BrokenProcessPool:
             raise ValueError(
                 f"{path}: the skdh decoder stopped its process while reading this file, which happens with "

@@ -976,9 +976,9 @@ class _CachedInput:
     """
     Row-group access to one input's cache file, so a group's windows are read without loading the whole input.
 
-    Only the window starts are held for the whole input (8 bytes per window); windows and labels are read one
-    Parquet row group at a time (one prepare chunk, at most 6 hours at 100 Hz by default), and the last row group
-    read is kept for the next group.
+    Only the window starts of the whole input stay in memory (8 bytes per window). Windows and labels are read one
+    Parquet row group at a time, which is one prepare chunk (at most 6 hours at 100 Hz by default). The last row
+    group read is kept for the next group.
     """
 
     def __init__(self, path: Path, window_shape: tuple[int, int]):
@@ -1074,9 +1074,10 @@ def _block_rows(
     window_start: np.ndarray, start: float | None, subject: str, report: dict, group_seconds: float
 ) -> Iterator[tuple[str, np.ndarray, float | None]]:
     """
-    Yield `(group_id, rows, block_start)` for the blocks of `group_seconds` an input's windows fall in: clock blocks
-    aligned to the Unix epoch when the start time is known (so with 3600 s they are UTC hours), else blocks from the
-    start of the file.
+    Yield `(group_id, rows, block_start)` for each block of `group_seconds` that an input's windows fall in.
+
+    With a known start time the blocks are aligned to the Unix epoch, so with 3600 s they are UTC hours. Without
+    one they count from the start of the file.
     """
     if start is not None:
         blocks = np.floor((start + window_start) / group_seconds).astype(np.int64)

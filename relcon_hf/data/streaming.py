@@ -110,7 +110,7 @@ def _read_group_table(filesystem: fsspec.AbstractFileSystem, paths: list[str], v
 
     A row group of one row (what `ShardWriter` writes) contains `num_windows * values_per_window` values in the leaf
     column of `windows`, or 1 for an empty or null list, so the footer is enough. Row groups of several rows (files
-    written by other tools) have their `labels` column read, which holds one value per window.
+    written by other tools) have their `labels` column read, which contains one value per window.
     """
     rows: list[tuple[int, int, int, int]] = []
     for file_index, path in enumerate(paths):
