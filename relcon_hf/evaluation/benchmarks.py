@@ -508,7 +508,7 @@ def load_opportunity(
         split="loso",
         standardize_inputs=False,
         body_location="wrist",
-        source="Opportunity Activity Recognition (UCI), CC BY 4.0; Roggen et al. 2010",
+        source="Opportunity Activity Recognition, UCI Machine Learning Repository (Roggen et al. 2010)",
     )
 
 
@@ -601,7 +601,7 @@ def load_pamap2_hand(
         split="loso",
         standardize_inputs=False,
         body_location="wrist",
-        source="PAMAP2 Physical Activity Monitoring (UCI), CC BY 4.0; Reiss and Stricker 2012",
+        source="PAMAP2 Physical Activity Monitoring, UCI Machine Learning Repository (Reiss and Stricker 2012)",
     )
 
 
@@ -646,7 +646,7 @@ def load_pamap2_ankle(
         split="kfold-5",
         standardize_inputs=True,
         body_location="ankle",
-        source="PAMAP2 Physical Activity Monitoring (UCI), CC BY 4.0; Reiss and Stricker 2012",
+        source="PAMAP2 Physical Activity Monitoring, UCI Machine Learning Repository (Reiss and Stricker 2012)",
     )
 
 
@@ -664,8 +664,8 @@ def load_hhar(
     Load the smartwatch accelerometer of Heterogeneity HAR (HHAR): 6 classes, 2 s windows, 5 folds of whole subjects.
 
     Rows are grouped by user and device and sorted by `time_column`. Each device's rate is estimated from the median
-    step of its timestamps and rounded to whole Hz (the watches record at about 100 to 200 Hz). Every run of one activity is put on an even grid at that rate from its timestamps
-    and resampled to 100 Hz.
+    step of its timestamps and rounded to whole Hz (the watches record at about 100 to 200 Hz). Every run of one
+    activity is put on an even grid at that rate from its timestamps and resampled to 100 Hz.
 
     Args:
         path (`str` or `Path`): Folder containing `Activity recognition exp/Watch_accelerometer.csv`, or the
@@ -741,7 +741,7 @@ def load_hhar(
         split="kfold-5",
         standardize_inputs=True,
         body_location="wrist",
-        source="Heterogeneity Activity Recognition (UCI), CC BY 4.0; Stisen et al. 2015",
+        source="Heterogeneity Activity Recognition, UCI Machine Learning Repository (Stisen et al. 2015)",
     )
 
 
@@ -826,7 +826,7 @@ def load_motionsense(
         split="kfold-5",
         standardize_inputs=True,
         body_location="trouser pocket (phone)",
-        source="MotionSense (Malekzadeh et al. 2019), ODC-ODbL",
+        source="MotionSense (Malekzadeh et al. 2019)",
     )
 
 
