@@ -6,6 +6,8 @@ Data", ICLR 2025 (arXiv:2411.18822). The authors' reference code is https://gith
 below reproduce the paper's encoder and distance network.
 """
 
+import math
+
 from transformers import PreTrainedConfig
 from transformers.utils import logging
 
@@ -90,6 +92,17 @@ class RelConConfig(PreTrainedConfig):
         freeze_encoder (`bool`, *optional*, defaults to `False`):
             Whether [`RelConForSequenceClassification`] keeps the encoder weights and BatchNorm statistics fixed and
             trains only the head (a probe).
+        target_mean (`list[float]`, *optional*):
+            Regression only: mean of each target in the training data, in physical units. With `target_std`, the
+            head predicts standardised targets and [`RelConForSequenceClassification`] returns `logits` in the
+            targets' units (`prediction * target_std + target_mean`); the loss is computed on standardised targets.
+        target_std (`list[float]`, *optional*):
+            Regression only: standard deviation of each target in the training data; positive.
+        input_mean (`list[float]`, *optional*):
+            Per-channel mean subtracted from `input_values` by [`RelConForSequenceClassification`] before the
+            encoder, for heads trained on z-scored windows (the 2 s benchmark protocols). Set with `input_std`.
+        input_std (`list[float]`, *optional*):
+            Per-channel standard deviation that `input_values` are divided by after `input_mean`; positive.
 
     Example:
 
@@ -122,6 +135,10 @@ class RelConConfig(PreTrainedConfig):
     classifier_hidden_size: int = 512
     classifier_dropout: float = 0.1
     freeze_encoder: bool = False
+    target_mean: list[float] | None = None
+    target_std: list[float] | None = None
+    input_mean: list[float] | None = None
+    input_std: list[float] | None = None
 
     def __post_init__(self, **kwargs):
         # JSON has no tuples; storing lists keeps save -> load -> save byte-identical.
@@ -166,6 +183,26 @@ class RelConConfig(PreTrainedConfig):
         _check_choice("classifier_head", self.classifier_head, CLASSIFIER_HEADS)
         if not isinstance(self.freeze_encoder, bool):
             raise ValueError(f"`freeze_encoder` must be True or False, got {self.freeze_encoder!r}.")
+        self._validate_standardisation("target_mean", "target_std", None)
+        self._validate_standardisation("input_mean", "input_std", self.num_channels)
+
+    def _validate_standardisation(self, mean_name: str, std_name: str, length: int | None) -> None:
+        """Check a mean/std pair: both unset, or both lists of equal length (`length` when given), std positive."""
+        mean, std = getattr(self, mean_name), getattr(self, std_name)
+        if mean is None and std is None:
+            return
+        if mean is None or std is None:
+            raise ValueError(f"`{mean_name}` and `{std_name}` must be set together, got {mean!r} and {std!r}.")
+        mean, std = [float(value) for value in mean], [float(value) for value in std]
+        expected = length if length is not None else len(mean)
+        if len(mean) != expected or len(std) != expected:
+            raise ValueError(
+                f"`{mean_name}` and `{std_name}` must each hold {expected} values, got {len(mean)} and {len(std)}."
+            )
+        if not all(math.isfinite(value) for value in mean) or not all(math.isfinite(v) and v > 0 for v in std):
+            raise ValueError(f"`{mean_name}` must be finite and `{std_name}` positive, got {mean} and {std}.")
+        setattr(self, mean_name, mean)
+        setattr(self, std_name, std)
 
     @property
     def hidden_size(self) -> int:

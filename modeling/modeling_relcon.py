@@ -317,6 +317,12 @@ class RelConForSequenceClassification(RelConPreTrainedModel):
         self.num_labels = config.num_labels
         self.relcon = RelConModel(config)
         self.classifier = RelConClassificationHead(config)
+        for name in ("target_mean", "target_std"):
+            values = getattr(config, name)
+            if values is not None and len(values) != config.num_labels:
+                raise ValueError(
+                    f"`config.{name}` must hold one value per target ({config.num_labels}), got {len(values)} values."
+                )
 
         self.post_init()
         if config.freeze_encoder:
@@ -373,13 +379,28 @@ class RelConForSequenceClassification(RelConPreTrainedModel):
         """
         _reject_unexpected_kwargs(type(self).__name__, kwargs)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if self.config.input_mean is not None and self.config.input_std is not None:
+            input_values = torch.as_tensor(input_values)
+            mean = input_values.new_tensor(self.config.input_mean)
+            std = input_values.new_tensor(self.config.input_std)
+            input_values = (input_values - mean) / std
         encoder_outputs = self.relcon(input_values, output_hidden_states=output_hidden_states, return_dict=True)
         embeddings = encoder_outputs.pooler_output
         logits = self.classifier(embeddings)
 
         loss = None
+        target_scale = self._target_scale(logits)
         if labels is not None:
-            loss = self._compute_loss(logits, labels.to(logits.device))
+            labels = labels.to(logits.device)
+            if target_scale is not None:
+                if labels.ndim == 1 and self.num_labels == 1:
+                    labels = labels[:, None]
+                if labels.shape == logits.shape:  # other shapes are rejected by `_compute_loss`
+                    # The head predicts standardised targets; the loss compares them with standardised labels.
+                    labels = (labels.to(logits.dtype) - target_scale[0]) / target_scale[1]
+            loss = self._compute_loss(logits, labels)
+        if target_scale is not None:
+            logits = logits * target_scale[1] + target_scale[0]
 
         if not return_dict:
             outputs: tuple = (logits, embeddings)
@@ -390,6 +411,14 @@ class RelConForSequenceClassification(RelConPreTrainedModel):
         return RelConSequenceClassifierOutput(
             loss=loss, logits=logits, embeddings=embeddings, hidden_states=encoder_outputs.hidden_states
         )
+
+    def _target_scale(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Mean and standard deviation of the regression targets as tensors like `logits`, or `None` when unset."""
+        if self.config.problem_type != "regression" or self.config.target_mean is None:
+            return None
+        mean = logits.new_tensor(self.config.target_mean)
+        std = logits.new_tensor(self.config.target_std)
+        return mean, std
 
     def _compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.config.problem_type is None:

@@ -7,6 +7,7 @@ relcon-hf prepare --input a.csv b.parquet --sampling-rate 50 --output-dir SHARDS
 relcon-hf pretrain-distance --shards SHARDS --output-dir DISTANCE
 relcon-hf pretrain --shards SHARDS --distance-model DISTANCE --output-dir RUN
 relcon-hf pretrain --preset cpu --output-dir RUN            # everything, on the default real corpus
+relcon-hf evaluate --model RUN/encoder --dataset watch --protocol linear-probe --output-dir RESULTS
 relcon-hf push RUN/encoder --repo-id NAMESPACE/NAME --dry-run
 relcon-hf convert checkpoint_best.pkl --output-dir CONVERTED
 accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_parser(commands)
     _add_distance_parser(commands)
     _add_pretrain_parser(commands)
+    _add_evaluate_parser(commands)
     _add_push_parser(commands)
     _add_convert_parser(commands)
     return parser
@@ -157,6 +159,41 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--distance-batch-size", type=int, help="Stage-1 batch size, when stage 1 runs.")
     pretrain.add_argument("--no-probe", action="store_true", help="Skip the final linear probe.")
     _add_training_flags(pretrain)
+
+
+def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
+    from .evaluation.protocols import PROTOCOLS
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Score an encoder on a labelled dataset with subject-wise cross-validation.",
+        description=(
+            "Run a downstream protocol (linear probe, MLP probe, fine-tuning, training from scratch) on a labelled "
+            "dataset with whole subjects held out, and write evaluation_results.json, results.md, predictions.csv "
+            "and plots to the output folder."
+        ),
+    )
+    evaluate.add_argument("--model", required=True, help="Encoder checkpoint folder (or Hub id in the local cache).")
+    evaluate.add_argument(
+        "--dataset", required=True, help="Dataset name, e.g. watch, wisdm, mobgap-gait, pamap2-hand."
+    )
+    evaluate.add_argument("--data-path", help="Where the dataset's files are (default: the loader's default).")
+    evaluate.add_argument("--protocol", required=True, choices=PROTOCOLS, help="Downstream protocol.")
+    evaluate.add_argument("--output-dir", required=True, help="Folder for the results, predictions and plots.")
+    evaluate.add_argument("--split", help="loso or kfold-<k> (default: the dataset's published protocol).")
+    evaluate.add_argument("--seed", type=int, default=0, help="Seed of folds, initialisation and batch order.")
+    evaluate.add_argument("--max-folds", type=int, help="Run only the first N folds (to fit a compute budget).")
+    evaluate.add_argument(
+        "--random-init", action="store_true", help="Probe a randomly initialised encoder of the same architecture."
+    )
+    evaluate.add_argument("--epochs", type=int, default=10, help="Fine-tuning epochs (finetune, scratch).")
+    evaluate.add_argument("--batch-size", type=int, default=16, help="Fine-tuning windows per batch.")
+    evaluate.add_argument("--learning-rate", type=float, default=1e-3, help="Fine-tuning Adam learning rate.")
+    evaluate.add_argument(
+        "--save-model",
+        metavar="DIR",
+        help="After cross-validation, fine-tune on all subjects and save the model here (finetune, scratch).",
+    )
 
 
 def _add_push_parser(commands: argparse._SubParsersAction) -> None:
@@ -333,6 +370,43 @@ def _run_convert(args: argparse.Namespace) -> None:
     print(args.output_dir)
 
 
+def _run_evaluate(args: argparse.Namespace) -> None:
+    import shlex
+
+    from .evaluation.datasets import load_evaluation_dataset
+    from .evaluation.protocols import PROBE_PROTOCOLS, EvaluationSettings, run_evaluation
+    from .evaluation.report import RESULTS_FILE, results_markdown, save_final_model, write_results
+    from .training.loop import process_state
+
+    if args.save_model and args.protocol in PROBE_PROTOCOLS:
+        raise ValueError(
+            f"--save-model saves a fine-tuned model; use it with --protocol finetune or scratch, not {args.protocol}."
+        )
+    settings = EvaluationSettings(
+        protocol=args.protocol,
+        seed=args.seed,
+        split=args.split,
+        max_folds=args.max_folds,
+        random_init=args.random_init,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+    )
+    dataset = load_evaluation_dataset(args.dataset, args.data_path)
+    command = shlex.join(["relcon-hf", *sys.argv[1:]]) if sys.argv[1:] else None
+    outcome = run_evaluation(args.model, dataset, settings, work_dir=f"{args.output_dir}/runs", command=command)
+    state = process_state()
+    if state.is_main_process:
+        write_results(outcome, dataset, args.output_dir)
+        print(results_markdown(outcome.results), end="")
+    state.wait_for_everyone()
+    if args.save_model:
+        # Every process takes part in the training; the main one writes the results file and the card.
+        save_final_model(args.model, dataset, settings, args.save_model, f"{args.output_dir}/{RESULTS_FILE}")
+        if state.is_main_process:
+            print(args.save_model)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -348,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prepare": _run_prepare,
         "pretrain-distance": _run_distance,
         "pretrain": _run_pretrain,
+        "evaluate": _run_evaluate,
         "push": _run_push,
         "convert": _run_convert,
     }

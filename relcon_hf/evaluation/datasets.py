@@ -154,3 +154,85 @@ def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
         return loader
 
     return decorator
+
+
+# Modules whose import registers loaders. Listed here so `get_dataset_loader` can find every name without the
+# caller importing them first.
+_LOADER_MODULES = ("relcon_hf.evaluation.datasets", "relcon_hf.evaluation.benchmarks")
+
+
+def get_dataset_loader(name: str) -> DatasetLoader:
+    """
+    Return the loader registered as `name`.
+
+    Raises:
+        `ValueError`: when no loader has that name; the message lists the names there are.
+    """
+    import importlib
+
+    for module in _LOADER_MODULES:
+        importlib.import_module(module)
+    if name not in DATASET_LOADERS:
+        raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(sorted(DATASET_LOADERS))}.")
+    return DATASET_LOADERS[name]
+
+
+def load_evaluation_dataset(name: str, path: str | None = None, **options) -> EvaluationDataset:
+    """Load the dataset registered as `name` from `path` (the loader's default location when `None`)."""
+    dataset = get_dataset_loader(name)(path, **options)
+    logger.info(
+        f"Loaded {dataset.name}: {len(dataset)} windows of {dataset.window_length} samples from "
+        f"{dataset.num_subjects} subjects ({dataset.task}, {len(dataset.label_names)} "
+        f"{'classes' if dataset.task == 'classification' else 'targets'})."
+    )
+    return dataset
+
+
+@register_dataset("watch")
+def load_watch_exercises(
+    path: str | None = None, *, window_length: int = 256, hop_length: int = 128
+) -> EvaluationDataset:
+    """
+    The seglearn smartwatch exercises: 7 shoulder exercises of 10 subjects, 50 Hz resampled to 100 Hz.
+
+    Args:
+        path (`str`, *optional*): The `watch_dataset.npy` file; by default the copy installed with seglearn.
+        window_length (`int`): Samples per window at 100 Hz (256 = 2.56 s, the pre-training length).
+        hop_length (`int`): Samples between window starts (128: half-overlapping, as `relcon-hf prepare` cuts them).
+
+    Returns:
+        [`EvaluationDataset`] for 7-class classification with 5 subject-wise folds.
+    """
+    from ..data.watch import load_watch_corpus
+    from ..data.windowing import window_recording
+    from ..modeling import RelConFeatureExtractor
+
+    corpus = load_watch_corpus(path)
+    extractor = RelConFeatureExtractor(window_length=window_length, hop_length=hop_length)
+    windows, labels, subjects, recordings, times = [], [], [], [], []
+    dropped = 0
+    for index, (recording, label, subject) in enumerate(
+        zip(corpus.recordings, corpus.labels, corpus.subject_ids, strict=True)
+    ):
+        windowed = window_recording(recording, corpus.sampling_rate, extractor)
+        dropped += sum(windowed.dropped.values())
+        windows.append(windowed.windows)
+        labels.append(np.full(len(windowed), label))
+        subjects.append(np.full(len(windowed), subject))
+        recordings.append(np.full(len(windowed), f"{subject}/recording-{index:03d}"))
+        times.append(windowed.window_start)
+    return EvaluationDataset(
+        name="watch",
+        description="seglearn smartwatch exercises, 7 shoulder exercises, 10 subjects",
+        windows=np.concatenate(windows),
+        subjects=np.concatenate(subjects),
+        task="classification",
+        label_names=list(corpus.label_names),
+        labels=np.concatenate(labels),
+        split="kfold-5",
+        body_location="wrist",
+        source=f"{corpus.source} (seglearn 1.2.5, BSD-3-Clause)",
+        window_times=np.concatenate(times).astype(np.float64),
+        recordings=np.concatenate(recordings),
+        report={"recordings": len(corpus), "windows_dropped": dropped},
+    )
