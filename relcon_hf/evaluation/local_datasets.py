@@ -39,8 +39,7 @@ from .datasets import EvaluationDataset, check_split, register_dataset
 
 logger = logging.getLogger(__name__)
 
-MODEL_SAMPLING_RATE = 100
-# Errors that mark one file as unreadable or malformed; the loader skips it and loads the rest.
+# Errors that mark one file as unreadable or malformed, so the loader skips it and loads the rest.
 _FILE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, NotImplementedError)
 
 # WISDM 2019: the six activity codes of the copy kept with the project, in the order of the dataset description.
@@ -60,7 +59,7 @@ _SKDH_LAYOUT = (
 # Mobilise-D laboratory data as distributed with mobgap: data/lab/<cohort>/<participant>/data.mat.
 MOBGAP_TARGETS = ("walking_speed", "stride_length", "cadence")
 MOBGAP_TARGET_UNITS = ("m/s", "m", "steps/min")
-# Bout-level fields of the reference walking bouts that hold the same targets, used where no stride value is known.
+# Bout-level fields of the reference walking bouts that contain the same targets, used where no stride value is known.
 _MOBGAP_BOUT_FIELDS = ("WalkingSpeed", "AverageStrideLength", "Cadence")
 _MOBGAP_LAYOUT = (
     "data/lab/<cohort>/<participant>/data.mat files (MATLAB v5, mobgap example data) under the folder, or "
@@ -136,7 +135,7 @@ def load_wisdm(
             recording = read_recording(file)
             if recording.subject_id != subject:
                 raise ValueError(
-                    f"the file name names subject {subject} but its rows name subject {recording.subject_id}"
+                    f"the file name gives subject {subject} but its rows give subject {recording.subject_id}"
                 )
             windowed = window_clean_recording(recording, extractor, keep_flagged=_keep_flagged(keep_flagged))
         except _FILE_ERRORS as error:
@@ -226,7 +225,9 @@ def load_skdh_ambulation(
     for file in files:
         try:
             if file.stem not in file_labels:
-                raise ValueError(f"no class is known for {file.stem!r}; add it to `file_labels`")
+                raise ValueError(
+                    f"{file.stem!r} is missing from `file_labels`, so its class is unknown. Add it there."
+                )
             recording = read_recording(file, sampling_rate=sampling_rate, unit="g")
             windowed = window_clean_recording(recording, extractor, keep_flagged=_keep_flagged(keep_flagged))
         except _FILE_ERRORS as error:
@@ -292,7 +293,8 @@ def load_mobgap_gait(
     which is how the bout cadence of these files is computed. A window without a finite stride value takes the
     bout's own value of that target; a window still without a value is dropped.
 
-    The sensor is on the lower back, not the wrist, so results on this set say little about wrist models.
+    The sensor is on the lower back, not the wrist, so results on this set do not measure how a model does on
+    wrist data.
 
     Args:
         path (`str` or `os.PathLike`): The mobgap example data folder (with `data/lab/`), or the `lab` folder.
@@ -576,14 +578,14 @@ def _select_subjects(files: dict[str, Path], subjects: Iterable[str | int] | Non
     """Keep the files of the requested subjects, raising `ValueError` for a subject without a file."""
     if subjects is None:
         return files
-    wanted = [str(subject) for subject in subjects]
-    missing = [subject for subject in wanted if subject not in files]
-    if missing or not wanted:
+    requested = [str(subject) for subject in subjects]
+    missing = [subject for subject in requested if subject not in files]
+    if missing or not requested:
         raise ValueError(
-            f"wisdm: `subjects` must name subjects with a file in {folder}, got {wanted!r}; no file for {missing}. "
-            f"Available: {', '.join(files)}."
+            f"wisdm: `subjects` must name subjects with a file in {folder}, got {requested!r}, but there is no "
+            f"file for {missing}. Available: {', '.join(files)}."
         )
-    return {subject: files[subject] for subject in dict.fromkeys(wanted)}
+    return {subject: files[subject] for subject in dict.fromkeys(requested)}
 
 
 def _keep_flagged(reasons: Iterable[str]) -> frozenset[str]:
