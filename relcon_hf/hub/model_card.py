@@ -242,8 +242,9 @@ def distance_card(
     )
 
 
-# Metrics that an evaluation results file may report: name -> (Hub metric id, display name). Mean values are in the
-# metric's own unit (fractions for macro-F1, kappa and accuracy; the target's unit for MAE and RMSE).
+# Metrics that an evaluation results file may report: name -> (Hub metric id, display name). The names are the keys
+# that relcon_hf.evaluation.metrics returns. Mean values are in the metric's own unit: fractions for macro-F1, kappa
+# and accuracy, and the target's unit for MAE, RMSE and the Bland-Altman bias and limits of agreement.
 EVALUATION_METRICS = {
     "macro_f1": ("f1", "macro-F1"),
     "cohen_kappa": ("cohen_kappa", "Cohen's kappa"),
@@ -252,6 +253,9 @@ EVALUATION_METRICS = {
     "rmse": ("rmse", "RMSE"),
     "pearson_r": ("pearsonr", "Pearson r"),
     "spearman_r": ("spearmanr", "Spearman r"),
+    "bland_altman_bias": ("bland_altman_bias", "Bland-Altman bias"),
+    "bland_altman_lower": ("bland_altman_lower", "Bland-Altman lower 95% limit of agreement"),
+    "bland_altman_upper": ("bland_altman_upper", "Bland-Altman upper 95% limit of agreement"),
 }
 EVALUATION_PROBLEM_TYPES = ("single_label_classification", "regression")
 EVALUATION_FORMAT_VERSION = 1
