@@ -158,7 +158,11 @@ def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
 
 # Modules whose import registers loaders. Listed here so `get_dataset_loader` can find every name without the
 # caller importing them first.
-_LOADER_MODULES = ("relcon_hf.evaluation.datasets", "relcon_hf.evaluation.benchmarks")
+_LOADER_MODULES = (
+    "relcon_hf.evaluation.datasets",
+    "relcon_hf.evaluation.benchmarks",
+    "relcon_hf.evaluation.local_datasets",
+)
 
 
 def get_dataset_loader(name: str) -> DatasetLoader:

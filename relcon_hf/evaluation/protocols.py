@@ -571,7 +571,9 @@ def _summary_metrics(dataset: EvaluationDataset, fold_results: list[dict]) -> li
         std = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
         return {"value": mean, "std": std} if math.isfinite(std) else {"value": mean}
 
-    metrics = []
+    # A metric that is undefined in every fold (a correlation of constant predictions) is left out of the summary;
+    # the folds keep their nan values.
+    metrics: list[dict] = []
     if dataset.task == "classification":
         for name in CLASSIFICATION_SUMMARY:
             metrics.append({"name": name, **summarise([fold[name] for fold in fold_results])})
@@ -580,7 +582,7 @@ def _summary_metrics(dataset: EvaluationDataset, fold_results: list[dict]) -> li
             for name in REGRESSION_SUMMARY:
                 values = [fold[target][name] for fold in fold_results]
                 metrics.append({"name": name, "target": target, **summarise(values)})
-    return metrics
+    return [metric for metric in metrics if math.isfinite(metric["value"])]
 
 
 def _results_document(

@@ -104,7 +104,7 @@ def write_results(outcome: EvaluationOutcome, dataset: EvaluationDataset, output
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     path = output_dir / RESULTS_FILE
-    path.write_text(json.dumps(outcome.results, indent=2, default=_json_default) + "\n")
+    path.write_text(json.dumps(_finite_or_null(outcome.results), indent=2, default=_json_default) + "\n")
     written.append(path)
     path = output_dir / RESULTS_MARKDOWN
     path.write_text(results_markdown(outcome.results))
@@ -112,6 +112,17 @@ def write_results(outcome: EvaluationOutcome, dataset: EvaluationDataset, output
     written.append(_write_predictions(outcome, dataset, output_dir / PREDICTIONS_FILE))
     written += _write_plots(outcome, dataset, output_dir)
     return written
+
+
+def _finite_or_null(value: object) -> object:
+    """Replace nan and infinite floats with `None`, which JSON has, unlike nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 def _json_default(value: object) -> object:
@@ -152,10 +163,12 @@ def _write_predictions(outcome: EvaluationOutcome, dataset: EvaluationDataset, p
 
 def _write_plots(outcome: EvaluationOutcome, dataset: EvaluationDataset, output_dir: Path) -> list[Path]:
     """Confusion matrix or regression plots of the pooled test predictions, and a 2-D map of the test embeddings."""
-    try:
-        from .plots import plot_confusion_matrix, plot_embedding_map, plot_regression
-    except ImportError as error:
-        logger.warning(f"No plots written: {error}. Install matplotlib to get them.")
+    from .plots import is_matplotlib_available, plot_confusion_matrix, plot_embedding_map, plot_regression
+
+    if not is_matplotlib_available():
+        logger.warning(
+            "No plots written: matplotlib is not installed. Install it with pip install 'relcon-hf[plots]'."
+        )
         return []
     if not outcome.predictions:
         return []
@@ -168,28 +181,23 @@ def _write_plots(outcome: EvaluationOutcome, dataset: EvaluationDataset, output_
 
         matrix = classification_metrics(truth, predicted, labels=list(range(len(dataset.label_names))))
         written.append(
-            Path(
-                plot_confusion_matrix(
-                    np.asarray(matrix["confusion_matrix"]), dataset.label_names, output_dir / "confusion_matrix.png"
-                )
+            plot_confusion_matrix(
+                np.asarray(matrix["confusion_matrix"]), dataset.label_names, output_dir / "confusion_matrix.png"
             )
         )
-        colours = np.asarray(dataset.label_names)[truth]
+        colours, colour_names = truth, list(dataset.label_names)
     else:
         for index, (name, unit) in enumerate(zip(dataset.label_names, dataset.target_units, strict=True)):
             written.append(
-                Path(
-                    plot_regression(
-                        truth[:, index], predicted[:, index], name, unit, output_dir / f"regression_{name}.png"
-                    )
+                plot_regression(
+                    truth[:, index], predicted[:, index], name, unit, output_dir / f"regression_{name}.png"
                 )
             )
-        colours = truth[:, 0]
+        colours, colour_names = truth[:, 0], f"{dataset.label_names[0]} ({dataset.target_units[0]})"
     embeddings = [fold.embeddings for fold in outcome.predictions if fold.embeddings is not None]
     if len(embeddings) == len(outcome.predictions):
-        names = dataset.label_names if dataset.task == "classification" else [dataset.label_names[0]]
         written.append(
-            Path(plot_embedding_map(np.concatenate(embeddings), colours, names, output_dir / "embedding_map.png"))
+            plot_embedding_map(np.concatenate(embeddings), colours, colour_names, output_dir / "embedding_map.png")
         )
     return written
 
@@ -199,11 +207,12 @@ def save_final_model(
     dataset: EvaluationDataset,
     settings: EvaluationSettings,
     save_dir: str | Path,
-    results_file: str | Path,
+    results_file: str | Path | None = None,
 ) -> Path:
     """
     Fine-tune on every subject of `dataset` (a seeded share held out for validation, as in each fold), save the
-    model to `save_dir` with the cross-validation results and a model card, and return `save_dir`.
+    model to `save_dir`, and return `save_dir`. With `results_file` (the cross-validation results of
+    `relcon-hf evaluate`), the results are copied next to the model and a model card is written from them.
 
     The checkpoint loads with `AutoModelForSequenceClassification.from_pretrained(save_dir)`; its `id2label` names
     the classes or targets, and regression outputs come out in the targets' units.
@@ -243,6 +252,8 @@ def save_final_model(
         return save_dir
     # The loop keeps the best weights in `best/` while training; the saved folder already holds them.
     shutil.rmtree(save_dir / "best", ignore_errors=True)
+    if results_file is None:
+        return save_dir
     target = save_dir / RESULTS_FILE
     target.write_text(Path(results_file).read_text())
     write_model_card(save_dir, repo_id=f"your-name/{save_dir.name}", evaluation_results=target)
