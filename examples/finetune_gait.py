@@ -3,7 +3,7 @@
     python examples/finetune_gait.py runs/watch/encoder runs/mobgap-gait --data-path /path/to/mobgap
 
 The training data is the Mobilise-D mobgap laboratory data with its reference walking speed, stride length and
-cadence (see docs/evaluation-datasets-local.md). That sensor sits on the lower back, not the wrist, so a model
+cadence (see docs/evaluation-datasets.md). That sensor sits on the lower back, not the wrist, so a model
 trained on it predicts for lower-back recordings. The saved head stores the targets' mean and standard deviation,
 so its outputs are in m/s, m and steps/min.
 """

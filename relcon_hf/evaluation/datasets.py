@@ -39,7 +39,7 @@ class EvaluationDataset:
         split (`str`): Subject-wise split of the published protocol: "loso" (leave one subject out) or
             "kfold-<k>" (k folds of whole subjects).
         standardize_inputs (`bool`): Whether the protocol z-scores each channel with the training folds' mean and
-            standard deviation before the encoder (the paper's 2 s benchmarks do).
+            standard deviation before the encoder, as RelCon's 2 s benchmarks (HHAR, MotionSense, PAMAP2 ankle) do.
         body_location (`str`): Where the sensor was worn ("wrist", "lower back", ...).
         source (`str`): Where the data comes from and its licence, for results tables.
         window_times (`np.ndarray` of shape `(num_windows,)`, *optional*): Start of each window in seconds within

@@ -2,9 +2,9 @@
 """Downstream protocols of the RelCon paper with whole subjects held out: linear probe, MLP probe, fine-tuning and
 training from scratch, for activity classes and for gait targets.
 
-Every protocol runs the same subject-wise folds. In each fold the test subjects are held out, a seeded share of the
-remaining subjects becomes the validation subjects (they choose the L2 strength of the linear probe and the
-stopping epoch of the MLP probe and of fine-tuning), and the rest are the training subjects.
+Every protocol runs the same subject-wise folds. In each fold the test subjects are held out, and a seeded share of
+the remaining subjects becomes the validation subjects. They choose the L2 strength of the linear probe and the
+stopping epoch of the MLP probe and of fine-tuning. The rest are the training subjects.
 """
 
 import logging

@@ -1,5 +1,5 @@
 # Copyright 2026 The relcon-hf authors. Licensed under the Apache License, Version 2.0.
-"""What `relcon-hf evaluate` writes: results JSON and Markdown, per-window predictions, plots, and on request a
+"""Output files of `relcon-hf evaluate`: results JSON and Markdown, per-window predictions, plots, and on request a
 fine-tuned checkpoint trained on all subjects."""
 
 import csv
@@ -41,7 +41,7 @@ def _format_value(value: float | None, percent: bool) -> str:
 
 def results_markdown(results: dict) -> str:
     """
-    A Markdown summary of a results document: the summary metrics (mean +- standard deviation over folds), then one
+    Format a results document as Markdown: the summary metrics (mean +- standard deviation over folds), then one
     row per fold, then the command that produced it.
     """
     classification = results["problem_type"] == "single_label_classification"
@@ -250,7 +250,7 @@ def save_final_model(
 
     if not process_state().is_main_process:
         return save_dir
-    # The loop keeps the best weights in `best/` while training; the saved folder already holds them.
+    # The loop keeps the best weights in `best/` while training; the saved folder already contains them.
     shutil.rmtree(save_dir / "best", ignore_errors=True)
     if results_file is None:
         return save_dir
