@@ -176,6 +176,7 @@ def _write_plots(outcome: EvaluationOutcome, dataset: EvaluationDataset, output_
     predicted = np.concatenate([fold.predictions for fold in outcome.predictions])
     truth = dataset_targets(dataset)[rows]
     written = []
+    colour_names: list[str] | str
     if dataset.task == "classification":
         from .metrics import classification_metrics
 
