@@ -393,7 +393,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         learning_rate=args.learning_rate,
     )
     dataset = load_evaluation_dataset(args.dataset, args.data_path)
-    command = shlex.join(["relcon-hf", *sys.argv[1:]]) if sys.argv[1:] else None
+    command = shlex.join(["relcon-hf", *args.argv])
     outcome = run_evaluation(args.model, dataset, settings, work_dir=f"{args.output_dir}/runs", command=command)
     state = process_state()
     if state.is_main_process:
@@ -409,7 +409,9 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line as given, stored with evaluation results
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

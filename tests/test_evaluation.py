@@ -14,7 +14,7 @@ from relcon_hf import RelConConfig, RelConFeatureExtractor, RelConForSequenceCla
 from relcon_hf.cli import main
 from relcon_hf.evaluation.datasets import EvaluationDataset, load_evaluation_dataset
 from relcon_hf.evaluation.finetune import WindowStream
-from relcon_hf.evaluation.protocols import EvaluationSettings, make_subject_folds, run_evaluation
+from relcon_hf.evaluation.protocols import EvaluationSettings, make_subject_folds, run_evaluation, score_predictions
 from relcon_hf.evaluation.report import PREDICTIONS_FILE, RESULTS_FILE, save_final_model, write_results
 from relcon_hf.hub.model_card import load_evaluation_results
 
@@ -319,3 +319,56 @@ def test_cli_names_known_datasets_for_an_unknown_one(tiny_encoder_dir, tmp_path,
     assert code == 2
     error = capsys.readouterr().err
     assert "Unknown dataset 'wisdmm'" in error and "wisdm" in error and "pamap2-hand" in error
+
+
+def write_pamap2_from_watch(folder, watch_corpus, subjects):
+    """
+    Write PAMAP2 Protocol files whose ankle accelerometer carries real watch recordings.
+
+    Each watch exercise becomes one PAMAP2 activity id (1 to 7), the 50 Hz samples are repeated to 100 Hz and
+    written in m/s^2, the unit of the PAMAP2 files.
+    """
+    folder.mkdir(parents=True)
+    for number, subject in enumerate(subjects, start=101):
+        lines, time = [], 0.0
+        for recording, label, owner in zip(
+            watch_corpus.recordings, watch_corpus.labels, watch_corpus.subject_ids, strict=True
+        ):
+            if owner != subject:
+                continue
+            for sample in np.repeat(recording, 2, axis=0) * 9.80665:
+                fields = ["NaN"] * 54
+                fields[0], fields[1] = f"{time:.2f}", str(int(label) + 1)
+                fields[38:41] = [f"{value:.5f}" for value in sample]
+                lines.append(" ".join(fields))
+                time += 0.01
+            time += 5.0  # a pause between recordings, as between protocol activities
+        (folder / f"subject{number}.dat").write_text("\n".join(lines) + "\n")
+
+
+def test_cli_evaluates_a_benchmark_loader_with_z_scored_inputs(watch_corpus, tiny_encoder_dir, tmp_path, capsys):
+    write_pamap2_from_watch(
+        tmp_path / "PAMAP2_Dataset" / "Protocol", watch_corpus, sorted(set(watch_corpus.subject_ids))[:5]
+    )
+    code = main(
+        ["evaluate", "--model", str(tiny_encoder_dir), "--dataset", "pamap2-ankle", "--data-path", str(tmp_path)]
+        + ["--protocol", "linear-probe", "--output-dir", str(tmp_path / "out"), "--max-folds", "2"]
+    )
+    assert code == 0
+    results = load_evaluation_results(tmp_path / "out" / RESULTS_FILE)
+    assert results["dataset"]["id"] == "pamap2-ankle"
+    assert "first 2 of 5 folds run" in results["dataset"]["split"]
+    assert "--dataset pamap2-ankle" in results["command"]
+    assert len(results["folds"]) == 2
+    assert all(len(fold["test_subjects"]) == 1 for fold in results["folds"])
+    assert "| macro-F1 |" in capsys.readouterr().out
+
+
+def test_absent_class_does_not_lower_fold_scores(small_watch):
+    truth = np.array([0, 0, 1, 1, 1])
+    scores = score_predictions(small_watch, truth, truth.copy())
+    assert scores["macro_f1"] == 1.0
+    assert scores["cohen_kappa"] == 1.0
+    assert len(scores["confusion_matrix"]) == len(small_watch.label_names)
+    assert np.isnan(scores["per_class_recall"][2])
+    assert scores["per_class_recall"][:2] == [1.0, 1.0]

@@ -291,7 +291,20 @@ def dataset_targets(dataset: EvaluationDataset) -> np.ndarray:
 def score_predictions(dataset: EvaluationDataset, truth: np.ndarray, predictions: np.ndarray) -> dict:
     """Metrics of one fold: classification metrics, or regression metrics per target keyed by target name."""
     if dataset.task == "classification":
-        return classification_metrics(truth, predictions, labels=list(range(len(dataset.label_names))))
+        # Accuracy, macro-F1 and kappa count the classes that occur in this fold's references or predictions, as
+        # scikit-learn does by default: a class that none of the test subjects performed would otherwise add an F1
+        # of zero. The confusion matrix and the recall per class cover every class, with nan for absent ones.
+        present = np.union1d(truth, predictions)
+        scores = classification_metrics(truth, predictions, labels=present)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            every_class = classification_metrics(
+                truth, predictions, labels=list(range(len(dataset.label_names))), zero_division=math.nan
+            )
+        scores["per_class_recall"] = every_class["per_class_recall"]
+        scores["confusion_matrix"] = every_class["confusion_matrix"]
+        scores["labels"] = every_class.get("labels", list(range(len(dataset.label_names))))
+        return scores
     return {
         name: regression_metrics(truth[:, index], predictions[:, index])
         for index, name in enumerate(dataset.label_names)

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +181,9 @@ def _write_plots(outcome: EvaluationOutcome, dataset: EvaluationDataset, output_
     if dataset.task == "classification":
         from .metrics import classification_metrics
 
-        matrix = classification_metrics(truth, predicted, labels=list(range(len(dataset.label_names))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # classes that no test subject performed
+            matrix = classification_metrics(truth, predicted, labels=list(range(len(dataset.label_names))))
         written.append(
             plot_confusion_matrix(
                 np.asarray(matrix["confusion_matrix"]), dataset.label_names, output_dir / "confusion_matrix.png"
