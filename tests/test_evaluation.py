@@ -372,3 +372,9 @@ def test_absent_class_does_not_lower_fold_scores(small_watch):
     assert len(scores["confusion_matrix"]) == len(small_watch.label_names)
     assert np.isnan(scores["per_class_recall"][2])
     assert scores["per_class_recall"][:2] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["wisdm", "mobgap-gait", "pamap2-hand", "opportunity", "hhar", "motionsense"])
+def test_downloaded_dataset_needs_a_path(name):
+    with pytest.raises(ValueError, match="pass their folder with --data-path"):
+        load_evaluation_dataset(name)

@@ -6,6 +6,7 @@ integer class labels (activity recognition) or float targets in physical units (
 the split the published protocol uses.
 """
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,7 +184,15 @@ def get_dataset_loader(name: str) -> DatasetLoader:
 
 def load_evaluation_dataset(name: str, path: str | None = None, **options) -> EvaluationDataset:
     """Load the dataset registered as `name` from `path` (the loader's default location when `None`)."""
-    dataset = get_dataset_loader(name)(path, **options)
+    loader = get_dataset_loader(name)
+    if path is None:
+        parameters = list(inspect.signature(loader).parameters.values())
+        if parameters and parameters[0].default is inspect.Parameter.empty:
+            raise ValueError(
+                f"The {name} dataset is read from files you download: pass their folder with --data-path (Python: "
+                f"the `path` argument). docs/evaluation-datasets.md lists where to get them and the layout expected."
+            )
+    dataset = loader(path, **options)
     logger.info(
         f"Loaded {dataset.name}: {len(dataset)} windows of {dataset.window_length} samples from "
         f"{dataset.num_subjects} subjects ({dataset.task}, {len(dataset.label_names)} "
