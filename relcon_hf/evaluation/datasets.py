@@ -79,9 +79,7 @@ class EvaluationDataset:
         if num_windows == 0:
             raise ValueError(f"{self.name}: the dataset has no windows; check the input path and its layout.")
         if self.subjects.shape != (num_windows,):
-            raise ValueError(
-                f"{self.name}: `subjects` must have shape ({num_windows},), got {self.subjects.shape}."
-            )
+            raise ValueError(f"{self.name}: `subjects` must have shape ({num_windows},), got {self.subjects.shape}.")
         if self.task == "classification":
             if self.labels is None:
                 raise ValueError(f"{self.name}: a classification dataset needs `labels`.")
