@@ -336,7 +336,7 @@ def first_windows(watch_corpus) -> torch.Tensor:
 
 
 def test_same_seed_same_losses_and_embeddings(tmp_path, watch_shards, watch_corpus):
-    """Twice with seed 0, batches of 4 and K = 2: identical losses for 20 steps of each stage and identical embeddings."""
+    """Seed 0 twice, batches of 4, K = 2: identical losses for 20 steps of each stage and identical embeddings."""
     runs = [train_both_stages(tmp_path / name, watch_shards, 0, 4, 2) for name in ("first", "second")]
 
     for stage in ("distance", "encoder"):
