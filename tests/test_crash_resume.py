@@ -335,6 +335,7 @@ def first_windows(watch_corpus) -> torch.Tensor:
     return values.view(3, 256, 3)
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses_and_embeddings(tmp_path, watch_shards, watch_corpus):
     """Seed 0 twice, batches of 4, K = 2: identical losses for 20 steps of each stage and identical embeddings."""
     runs = [train_both_stages(tmp_path / name, watch_shards, 0, 4, 2) for name in ("first", "second")]
@@ -347,6 +348,18 @@ def test_same_seed_same_losses_and_embeddings(tmp_path, watch_shards, watch_corp
         for name, value in first_weights.items():
             assert torch.equal(value, second_weights[name]), (stage, name)
     assert torch.equal(embed(runs[0], first_windows(watch_corpus)), embed(runs[1], first_windows(watch_corpus)))
+
+
+def test_same_seed_same_stage_one_losses(tmp_path, watch_shards):
+    """The fast check: 20 stage-1 steps of 4 windows, twice with seed 0, log identical losses."""
+    losses = []
+    for name in ("first", "second"):
+        settings = distance_settings(tmp_path / name, watch_shards, 20, batch_size=4, checkpoint_steps=0)
+        run_training(distance_task(watch_shards), settings)
+        losses.append(losses_and_weights(tmp_path / name)[0])
+
+    assert len(losses[0]) == 20
+    assert losses[0] == losses[1]
 
 
 @pytest.mark.slow
