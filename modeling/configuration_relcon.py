@@ -57,7 +57,7 @@ def _check_config_keys(config_class: type[PreTrainedConfig], kwargs: dict) -> No
 
     transformers only warns when a config.json of another model type is loaded into this class, and would then build
     a RelCon model with default settings. Unknown keys only warn, so a checkpoint saved by a newer relcon-hf with
-    extra fields still loads; a misspelt field name shows up in the warning.
+    extra fields still loads. A misspelt field name shows up in the warning.
     """
     model_type = kwargs.pop("model_type", config_class.model_type)
     if model_type != config_class.model_type:

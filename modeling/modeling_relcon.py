@@ -70,7 +70,7 @@ def validate_input_values(
 
 def check_value_range(input_values: torch.Tensor, name: str = "input_values") -> None:
     """
-    Raise `ValueError` if `input_values` holds NaN, an infinity or an absolute value above `MAX_ABS_ACCELERATION` g.
+    Raise `ValueError` if `input_values` contains NaN, an infinity or an absolute value above `MAX_ABS_ACCELERATION` g.
 
     Without this check NaN input gives NaN embeddings and no error. The check reduces the whole tensor to one
     number, which on a GPU waits for the values to be computed (one device synchronisation per call).

@@ -4,8 +4,8 @@
     torchrun --nproc_per_node 2 tests/record_distributed_run.py SHARDS DISTANCE_MODEL OUTPUT_DIR
 
 The task is the package's `EncoderTask` with a record of every batch: the anchors of each training step and of each
-validation batch, and at the first validation batch a SHA-256 digest of every tensor of the model as this rank holds
-it. The record goes to `OUTPUT_DIR/rank_<n>.json`.
+validation batch, and at the first validation batch a SHA-256 digest of every tensor of this rank's model. The record
+goes to `OUTPUT_DIR/rank_<n>.json`.
 """
 
 import argparse

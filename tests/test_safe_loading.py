@@ -49,7 +49,7 @@ def save(model, folder: Path) -> Path:
 # Heads and encoders
 
 
-def test_head_with_other_label_count_needs_ignore_mismatched_sizes(tmp_path):
+def test_head_label_count_mismatch(tmp_path):
     torch.manual_seed(0)
     folder = save(RelConForSequenceClassification(RelConConfig(num_labels=3, **TINY_ENCODER)), tmp_path / "head")
 

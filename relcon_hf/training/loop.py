@@ -493,9 +493,9 @@ def restore_best_weights(accelerator: Accelerator, checkpoint: Path, output_dir:
     """
     Make `<output_dir>/best` the best weights as of `checkpoint`.
 
-    After a crash `best/` can hold weights from steps after the checkpoint, which the resumed run may never reach
-    again; keeping them would make the final model depend on where the crash happened. The checkpoint's own copy
-    replaces them, and without a copy (no validation yet) the folder is removed.
+    After a crash `best/` can contain weights from steps after the checkpoint, which the resumed run may never reach
+    again. Keeping them would make the final model depend on where the crash happened, so the checkpoint's own copy
+    replaces them. Without a copy (no validation yet) the folder is removed.
     """
     if accelerator.is_main_process:
         saved, best_dir = checkpoint / BEST_FOLDER, output_dir / BEST_FOLDER
