@@ -33,6 +33,49 @@ def _check_positive_float(name: str, value: object) -> None:
         raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
 
 
+# Keys that `PreTrainedConfig.__post_init__` receives as keyword arguments and handles itself.
+_BASE_CONFIG_KEYS = frozenset(
+    {
+        "auto_map",
+        "num_labels",
+        "torch_dtype",
+        "name_or_path",
+        "_commit_hash",
+        "output_attentions",
+        "attn_implementation",
+        "experts_implementation",
+        "per_layer_config",
+        "_attn_implementation",
+        "_attn_implementation_internal",
+        "_experts_implementation",
+        "_experts_implementation_internal",
+    }
+)
+
+
+def _check_config_keys(config_class: type[PreTrainedConfig], kwargs: dict) -> None:
+    """
+    Reject a `model_type` of another model and warn about keys that `config_class` does not define.
+
+    transformers only warns when a config.json of another model type is loaded into this class, and would then build
+    a RelCon model with default settings. Unknown keys only warn, so a checkpoint saved by a newer relcon-hf with
+    extra fields still loads. A misspelt field name shows up in the warning.
+    """
+    model_type = kwargs.pop("model_type", config_class.model_type)
+    if model_type != config_class.model_type:
+        raise ValueError(
+            f"`model_type` must be {config_class.model_type!r} for {config_class.__name__}, got {model_type!r}. The "
+            "configuration belongs to another kind of model: load it with that model's class or with AutoConfig."
+        )
+    unknown = sorted(key for key in kwargs if key not in _BASE_CONFIG_KEYS)
+    if unknown:
+        logger.warning(
+            f"{config_class.__name__} does not define the fields {unknown}; they are kept on the configuration but "
+            "have no effect. Check them for misspellings, or update relcon-hf if the checkpoint comes from a newer "
+            "version."
+        )
+
+
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
@@ -146,6 +189,7 @@ class RelConConfig(PreTrainedConfig):
         self.stage_channels = list(self.stage_channels)
         self.stage_kernel_sizes = list(self.stage_kernel_sizes)
         self._validate_fields()
+        _check_config_keys(type(self), kwargs)
         super().__post_init__(**kwargs)
 
     def _validate_fields(self) -> None:
@@ -320,6 +364,7 @@ class RelConDistanceConfig(PreTrainedConfig):
         for name in ("revin_affine", "rescale_input_borders"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+        _check_config_keys(type(self), kwargs)
         super().__post_init__(**kwargs)
 
     @property

@@ -20,6 +20,8 @@ UNITS = ("g", "m/s^2")
 _UNIT_ALIASES = {"g": "g", "m/s^2": "m/s^2", "m/s2": "m/s^2", "m/s**2": "m/s^2", "mps2": "m/s^2"}
 # Resampling ratios are reduced to up/down with both at most this size; 1000 keeps the rate error below 0.1 %.
 MAX_RESAMPLING_FACTOR = 1000
+# Largest absolute acceleration accepted after conversion to g; the models check the same limit (modeling_relcon.py).
+MAX_ABS_ACCELERATION = 1e4
 # Output samples per block of the polyphase filter; bounds the temporary (block, taps, channels) array.
 _RESAMPLING_BLOCK = 65536
 
@@ -313,6 +315,13 @@ class RelConFeatureExtractor(SequenceFeatureExtractor):
                     f"Recording {index} has a median vector magnitude of {median_magnitude:.2f}, close to 9.81: it "
                     "looks like m/s^2, but unit='g' was given. Pass unit='m/s^2' if so."
                 )
+        peak = float(np.abs(values).max())
+        if peak > MAX_ABS_ACCELERATION:
+            raise ValueError(
+                f"Recording {index} must be acceleration with absolute values up to {MAX_ABS_ACCELERATION:g} g after "
+                f"conversion from {unit!r}, got a maximum of {peak:.4g} g. Raw sensor counts must be converted to g "
+                "first; for m/s^2 pass unit='m/s^2'."
+            )
 
         if rate != self.sampling_rate and not self.do_resample:
             raise ValueError(

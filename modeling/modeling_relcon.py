@@ -7,6 +7,7 @@ authors' reference code (https://github.com/maxxu05/relcon) closely enough that 
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,13 @@ from .configuration_relcon import RelConConfig
 
 logger = logging.get_logger(__name__)
 
+# Largest absolute input accepted, in g. Wrist accelerometers saturate at 8 to 16 g and high-g sensors at a few
+# hundred g, so larger values are raw sensor counts or a unit mistake rather than acceleration.
+MAX_ABS_ACCELERATION = 1e4
+# Weight files that `from_pretrained` reads only when the caller opts in with `use_safetensors=False`.
+PICKLE_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+SAFETENSORS_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
 
 def validate_input_values(
     input_values: object, num_channels: int, min_length: int, name: str = "input_values"
@@ -33,9 +41,12 @@ def validate_input_values(
         )
     shape = tuple(input_values.shape)
     if input_values.ndim != 3:
+        fix = f"Add a batch dimension with `{name}[None]` for one window."
+        if input_values.ndim == 2 and shape[0] == num_channels and shape[1] != num_channels:
+            fix = f"It looks like one channels-first window; pass `{name}.T[None]`."
         raise ValueError(
             f"`{name}` must have shape (batch_size, sequence_length, {num_channels}), got a tensor of rank "
-            f"{input_values.ndim} with shape {shape}. Add a batch dimension with `{name}[None]` for one window."
+            f"{input_values.ndim} with shape {shape}. {fix}"
         )
     if shape[-1] != num_channels:
         hint = ""
@@ -54,6 +65,94 @@ def validate_input_values(
         )
     if input_values.is_complex() or input_values.dtype == torch.bool:
         raise TypeError(f"`{name}` must hold real acceleration values, got dtype {input_values.dtype}.")
+    check_value_range(input_values, name)
+
+
+def check_value_range(input_values: torch.Tensor, name: str = "input_values") -> None:
+    """
+    Raise `ValueError` if `input_values` contains NaN, an infinity or an absolute value above `MAX_ABS_ACCELERATION` g.
+
+    Without this check NaN input gives NaN embeddings and no error. The check reduces the whole tensor to one
+    number, which on a GPU waits for the values to be computed (one device synchronisation per call).
+    """
+    peak = float(input_values.detach().abs().amax()) if input_values.numel() else 0.0
+    if not math.isfinite(peak):
+        non_finite = ~torch.isfinite(input_values.detach())
+        windows = non_finite.flatten(1).any(dim=1).nonzero().flatten()
+        raise ValueError(
+            f"`{name}` must hold finite acceleration values, got {int(non_finite.sum())} NaN or infinite values in "
+            f"{len(windows)} windows (first: {windows[:5].tolist()}). Interpolate or drop those samples first; "
+            "RelConFeatureExtractor rejects recordings that contain them."
+        )
+    if peak > MAX_ABS_ACCELERATION:
+        raise ValueError(
+            f"`{name}` must be acceleration in g with absolute values up to {MAX_ABS_ACCELERATION:g}, got a maximum "
+            f"absolute value of {peak:.4g}. Convert raw sensor counts or m/s^2 to g first (RelConFeatureExtractor "
+            "converts m/s^2 with unit='m/s^2')."
+        )
+
+
+def cast_input_values(input_values: torch.Tensor, weight_dtype: torch.dtype) -> torch.Tensor:
+    """
+    Return `input_values` in the dtype of the weights, or under autocast in a floating dtype that autocast casts.
+
+    Integer and float64 input is accepted this way: autocast casts floating tensors only, so integers would reach the
+    convolutions unconverted.
+    """
+    if torch.is_autocast_enabled(input_values.device.type):
+        if input_values.dtype in (torch.float32, torch.float16, torch.bfloat16):
+            return input_values
+        return input_values.to(torch.float32)
+    return input_values.to(weight_dtype)
+
+
+def check_batch_statistics(config: RelConConfig, input_values: torch.Tensor) -> None:
+    """
+    Raise `ValueError` if BatchNorm in training mode would see a single value per channel.
+
+    The residual stages normalise over the batch and the time steps left after the stem, so training needs more
+    than one of them in total. One window in training mode is fine when it is long enough.
+    """
+    batch_size, sequence_length = input_values.shape[:2]
+    stem_length = (sequence_length - config.stem_kernel_size) // config.stem_stride + 1
+    reduced_length = (stem_length - config.stem_pool_kernel_size) // config.stem_pool_stride + 1
+    if batch_size * reduced_length < 2:
+        min_length = config.min_sequence_length + config.stem_stride * config.stem_pool_stride
+        raise ValueError(
+            f"`input_values` of shape {tuple(input_values.shape)} leave {batch_size} x {reduced_length} time step "
+            "after the stem, but BatchNorm in training mode needs more than one value per channel. Pass at least 2 "
+            f"windows, windows of at least {min_length} samples, or call model.eval()."
+        )
+
+
+def check_weight_files(pretrained_model_name_or_path: object, kwargs: dict) -> dict:
+    """
+    Return `from_pretrained` keyword arguments that load safetensors weights only, unless the caller opts in.
+
+    Pickled weights (`pytorch_model.bin`) can run code when unpickled. They are read only with
+    `use_safetensors=False`, and then always with `torch.load(weights_only=True)`, which rebuilds tensors and plain
+    containers only. A local folder that has pickled weights but no safetensors file raises `OSError` naming the file
+    and the opt-in.
+    """
+    kwargs = dict(kwargs)
+    if kwargs.get("weights_only", True) is not True:
+        raise ValueError(
+            f"`weights_only` must be True for RelCon checkpoints, got {kwargs['weights_only']!r}. Unpickling with "
+            "weights_only=False can run code from the file; re-save the weights as safetensors from code you trust."
+        )
+    if kwargs.get("use_safetensors") is None:
+        kwargs["use_safetensors"] = True
+    folder = os.path.join(str(pretrained_model_name_or_path), kwargs.get("subfolder", ""))
+    if kwargs["use_safetensors"] and os.path.isdir(folder):
+        has_safetensors = any(os.path.isfile(os.path.join(folder, name)) for name in SAFETENSORS_WEIGHT_FILES)
+        pickles = [name for name in PICKLE_WEIGHT_FILES if os.path.isfile(os.path.join(folder, name))]
+        if pickles and not has_safetensors:
+            raise OSError(
+                f"{folder} has pickled weights ({pickles[0]}) but no model.safetensors. Pickles are not loaded by "
+                "default because unpickling can run code. If you trust the source, pass use_safetensors=False (read "
+                "with torch.load(weights_only=True)), or convert the file with `relcon-hf convert`."
+            )
+    return kwargs
 
 
 @dataclass
@@ -148,6 +247,12 @@ class RelConPreTrainedModel(PreTrainedModel):
     main_input_name = "input_values"
     _no_split_modules = ["RelConResidualBlock"]
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):  # type: ignore[override]
+        """Load a checkpoint like `PreTrainedModel.from_pretrained`, reading safetensors weights only by default."""
+        kwargs = check_weight_files(pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         # An encoder checkpoint should also load as a task head (and a head as an encoder) with remote code, so
         # auto_map names both classes, not only the one being saved.
@@ -241,11 +346,11 @@ class RelConModel(RelConPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         validate_input_values(input_values, self.config.num_channels, self.config.min_sequence_length)
+        if self.training:
+            check_batch_statistics(self.config, input_values)
 
         # The convolutions read (batch, channels, time); users pass time-first windows.
-        weight_dtype = self.stem.conv.weight.dtype
-        if input_values.dtype != weight_dtype and not torch.is_autocast_enabled(input_values.device.type):
-            input_values = input_values.to(weight_dtype)
+        input_values = cast_input_values(input_values, self.stem.conv.weight.dtype)
         hidden_states = self.stem(input_values.transpose(1, 2))
 
         all_hidden_states = [hidden_states] if output_hidden_states else None

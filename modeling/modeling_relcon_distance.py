@@ -18,7 +18,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
 from .configuration_relcon import RelConDistanceConfig
-from .modeling_relcon import _reject_unexpected_kwargs, validate_input_values
+from .modeling_relcon import _reject_unexpected_kwargs, cast_input_values, check_weight_files, validate_input_values
 
 
 logger = logging.get_logger(__name__)
@@ -184,6 +184,12 @@ class RelConDistancePreTrainedModel(PreTrainedModel):
     base_model_prefix = "relcon_distance"
     main_input_name = "anchor_values"
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):  # type: ignore[override]
+        """Load a checkpoint like `PreTrainedModel.from_pretrained`, reading safetensors weights only by default."""
+        kwargs = check_weight_files(pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         # PyTorch's default layer initialisation, which the reference code trains from.
         if isinstance(module, (nn.Conv1d, nn.Linear)):
@@ -295,9 +301,8 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
                 f"anchor), got {anchor_values.shape[0]} and {candidate_values.shape[0]}."
             )
         weight_dtype = self.output_projection.weight.dtype
-        if not torch.is_autocast_enabled(anchor_values.device.type):
-            anchor_values = anchor_values.to(weight_dtype)
-            candidate_values = candidate_values.to(weight_dtype)
+        anchor_values = cast_input_values(anchor_values, weight_dtype)
+        candidate_values = cast_input_values(candidate_values, weight_dtype)
 
         mean, std, keys, values = self._encode_candidates(candidate_values)
         reconstruction, attention_weights = self._reconstruct(anchor_values, mean, std, keys, values)
@@ -358,6 +363,9 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
             )
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+        weight_dtype = self.output_projection.weight.dtype
+        anchor_values = cast_input_values(anchor_values, weight_dtype)
+        candidate_values = cast_input_values(candidate_values, weight_dtype)
 
         features = [
             self._encode_candidates(candidate_values[start : start + chunk_size])

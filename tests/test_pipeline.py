@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import yaml
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModel
+from two_processes import CLI, run_two_processes
 
 import relcon_hf  # noqa: F401  (registers the Auto classes)
 from relcon_hf.cli import main
@@ -223,45 +223,12 @@ def test_default_job_with_cpu_preset(tmp_path):
     assert probe["results"]["pretrained"]["macro_f1_mean"] > 1 / 7
 
 
-def run_two_processes(arguments: list[str], log_dir, timeout: float = 300) -> subprocess.CompletedProcess:
-    """
-    Run `relcon_hf.cli` under torchrun with two CPU processes.
-
-    torchrun starts its workers in sessions of their own, so on timeout the test sends SIGTERM to torchrun, which
-    stops its workers, and only then kills what is left. Output goes to files, not pipes, so that a worker that
-    outlives torchrun cannot block the test on an open pipe.
-    """
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "relcon_hf.cli"]
-    stdout_path, stderr_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
-    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(
-            command + arguments,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-            env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
-        )
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            pytest.fail(f"Two-process run did not finish in {timeout} s (a collective waiting on one rank?)")
-    return subprocess.CompletedProcess(
-        process.args, process.returncode, stdout_path.read_text(), stderr_path.read_text()
-    )
-
-
 def test_two_processes_on_cpu_train_together(tmp_path, watch_shards):
     """`torchrun` with two processes on a CPU-only machine joins them in one process group (not two runs)."""
     output_dir = tmp_path / "distance"
     completed = run_two_processes(
         [
+            *CLI,
             "pretrain-distance",
             "--shards",
             str(watch_shards),
@@ -301,6 +268,7 @@ def test_two_processes_evaluate_uneven_validation_batches(tmp_path, watch_file):
 
     completed = run_two_processes(
         [
+            *CLI,
             "pretrain",
             "--shards",
             str(shards),

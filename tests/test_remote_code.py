@@ -20,7 +20,7 @@ from relcon_hf import (
 )
 
 
-ALLOWED_TOP_LEVEL_IMPORTS = {"torch", "numpy", "transformers", "math", "dataclasses", "fractions", "typing"}
+ALLOWED_TOP_LEVEL_IMPORTS = {"torch", "numpy", "transformers", "math", "os", "dataclasses", "fractions", "typing"}
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,7 @@ groups per Parquet row group, as writers other than `ShardWriter` produce them.
 import hashlib
 import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +21,7 @@ import torch
 from accelerate import PartialState
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
+from two_processes import CLI, run_two_processes
 
 from relcon_hf.data import (
     AnchorCandidateStream,
@@ -427,40 +424,9 @@ def test_training_resumes_with_workers_and_old_checkpoints(tmp_path, watch_shard
 # Two processes
 
 
-def _run_torchrun(arguments: list[str], log_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """
-    Run `torchrun --nproc_per_node 2 ARGUMENTS` on CPU and return its exit status and output.
-
-    torchrun starts its workers in sessions of their own, so on timeout the test sends SIGTERM to torchrun, which
-    stops its workers, and only then kills what is left of its process group.
-    """
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *arguments]
-    stdout_path, stderr_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
-    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-            env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
-        )
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            pytest.fail(f"Two-process run did not finish in {timeout} s (a rank waiting for another?)")
-    return subprocess.CompletedProcess(command, process.returncode, stdout_path.read_text(), stderr_path.read_text())
-
-
 def test_two_processes_read_disjoint_equal_items(tmp_path, uneven_shards):
     """Two ranks with a DataLoader worker each read the uneven shards for two epochs in step."""
-    completed = _run_torchrun(
+    completed = run_two_processes(
         [str(TESTS_DIR / "record_stream_items.py"), str(uneven_shards), str(tmp_path), "--num-workers", "1"],
         tmp_path,
     )
@@ -489,10 +455,9 @@ def test_two_processes_pretrain_distance_on_uneven_shards(tmp_path, uneven_shard
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_DISTANCE))
     output_dir = tmp_path / "distance"
-    completed = _run_torchrun(
+    completed = run_two_processes(
         [
-            "-m",
-            "relcon_hf.cli",
+            *CLI,
             "pretrain-distance",
             "--shards",
             str(uneven_shards),

@@ -210,6 +210,7 @@ class _ShardStream(IterableDataset):
         rank: int,
         world_size: int,
         min_group_windows: int,
+        equal_ranks: bool = True,
     ):
         super().__init__()
         _check_stream_arguments(shuffle_buffer_size, seed, rank, world_size)
@@ -242,8 +243,16 @@ class _ShardStream(IterableDataset):
         self.num_groups = len(self._groups)
         self.skipped_groups = int((~eligible).sum())
         self.skipped_windows = int(self._groups.num_windows[~eligible].sum())
-        self.num_items = total // self.world_size
-        self.num_left_out = total - self.num_items * self.world_size
+        # Training needs the same number of items on every rank, so that all ranks step together. Evaluation needs
+        # every item once, so with `equal_ranks=False` the first `total % world_size` ranks take one item more.
+        self.equal_ranks = bool(equal_ranks)
+        share, extra = divmod(total, self.world_size)
+        if self.equal_ranks:
+            self.num_items, self._first_item = share, self.rank * share
+        else:
+            self.num_items = share + (1 if self.rank < extra else 0)
+            self._first_item = self.rank * share + min(self.rank, extra)
+        self.num_left_out = total - share * self.world_size if self.equal_ranks else 0
         row_groups = set(
             zip(self._groups.file_index[eligible].tolist(), self._groups.row_group[eligible].tolist(), strict=True)
         )
@@ -436,7 +445,7 @@ class _ShardStream(IterableDataset):
         sizes = self._eligible_sizes[order]
         ends = np.cumsum(sizes)
         counts = self._worker_item_counts(num_workers)
-        begin = self.rank * self.num_items + sum(counts[:worker])
+        begin = self._first_item + sum(counts[:worker])
         end = begin + counts[worker]
 
         for position in range(int(np.searchsorted(ends, begin, side="right")), len(order)):
@@ -456,8 +465,8 @@ class _ShardStream(IterableDataset):
 
     def _log_epoch(self) -> None:
         logger.info(
-            f"Epoch {self.epoch} of the {self.split} split: {self.num_items} items per rank on {self.world_size} "
-            f"ranks; {self.num_left_out} left out so that every rank gets the same number."
+            f"Epoch {self.epoch} of the {self.split} split: {self.num_items} items on rank {self.rank} of "
+            f"{self.world_size}; {self.num_left_out} left out so that every rank gets the same number."
         )
 
 
@@ -499,6 +508,9 @@ class WindowStream(_ShardStream):
         rank (`int`, *optional*, defaults to 0): Rank of this process.
         world_size (`int`, *optional*, defaults to 1): Number of processes; each yields its own
             `num_items = total // world_size` windows.
+        equal_ranks (`bool`, *optional*, defaults to `True`): Whether every rank yields the same number of windows,
+            leaving out `total % world_size` of them. With `False` no window is left out and the first ranks
+            yield one more (for evaluation, where ranks need not step together).
 
     Yields:
         `torch.FloatTensor` of shape `(window_length, 3)`, acceleration in g at 100 Hz.
@@ -515,6 +527,7 @@ class WindowStream(_ShardStream):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        equal_ranks: bool = True,
     ):
         super().__init__(
             shard_dir,
@@ -524,6 +537,7 @@ class WindowStream(_ShardStream):
             rank=rank,
             world_size=world_size,
             min_group_windows=1,
+            equal_ranks=equal_ranks,
         )
 
     def _item(self, key: int, group: _LiveGroup, index: int) -> torch.Tensor:
@@ -555,6 +569,9 @@ class AnchorCandidateStream(_ShardStream):
         rank (`int`, *optional*, defaults to 0): Rank of this process.
         world_size (`int`, *optional*, defaults to 1): Number of processes; each yields its own
             `num_items = total // world_size` anchors.
+        equal_ranks (`bool`, *optional*, defaults to `True`): Whether every rank yields the same number of anchors,
+            leaving out `total % world_size` of them. With `False` no anchor is left out and the first ranks
+            yield one more (for evaluation, where ranks need not step together).
 
     Yields:
         `dict` with `anchor` (`torch.FloatTensor` of shape `(window_length, 3)`), `candidates`
@@ -575,6 +592,7 @@ class AnchorCandidateStream(_ShardStream):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        equal_ranks: bool = True,
     ):
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, (int, np.integer)) or num_candidates < 1:
             raise ValueError(f"`num_candidates` must be a positive integer, got {num_candidates!r}.")
@@ -587,6 +605,7 @@ class AnchorCandidateStream(_ShardStream):
             rank=rank,
             world_size=world_size,
             min_group_windows=self.num_candidates + 1,
+            equal_ranks=equal_ranks,
         )
 
     def _item(self, key: int, group: _LiveGroup, index: int) -> dict:

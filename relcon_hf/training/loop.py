@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_scheduler
 
+from .checkpoints import copy_folder, fsync_file, replace_folder, verify_checkpoint_files, write_file_list
 from .trackers import JSONLinesTracker
 
 
@@ -36,6 +39,7 @@ logger = get_logger(__name__)
 
 CHECKPOINT_PREFIX = "step_"
 TRAINING_STATE_FILE = "training_state.json"
+BEST_FOLDER = "best"
 MIXED_PRECISION_CHOICES = ("no", "bf16", "fp16")
 
 
@@ -155,6 +159,8 @@ class TrainingState:
     def save(self, folder: Path) -> None:
         with open(folder / TRAINING_STATE_FILE, "w") as handle:
             json.dump(dataclasses.asdict(self), handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     @classmethod
     def load(cls, folder: Path) -> "TrainingState":
@@ -236,7 +242,7 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
     train_dataset = task.train_dataset(rank, world_size)
     eval_dataset = task.eval_dataset(rank, world_size)
     train_loader = _data_loader(train_dataset, settings)
-    eval_loader = _data_loader(eval_dataset, settings) if eval_dataset is not None else None
+    eval_loader = _data_loader(eval_dataset, settings, drop_last=False) if eval_dataset is not None else None
 
     accelerator.init_trackers(task.name, config=_tracker_config(settings))
     total_batch = settings.batch_size * settings.gradient_accumulation_steps * world_size
@@ -251,9 +257,8 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
     # 4. Resume.
     state = TrainingState()
     if settings.resume_from:
-        checkpoint = resolve_checkpoint(settings.resume_from, output_dir)
-        accelerator.load_state(str(checkpoint))
-        state = TrainingState.load(checkpoint)
+        checkpoint, state = load_checkpoint(accelerator, settings.resume_from, output_dir)
+        restore_best_weights(accelerator, checkpoint, output_dir)
         logger.info(f"Resumed from {checkpoint} at step {state.completed_steps}", main_process_only=True)
 
     # 5. Loop.
@@ -300,23 +305,27 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
             running_loss, running_count = 0.0, 0
 
         evaluate_now = step == settings.max_steps or (settings.eval_steps and step % settings.eval_steps == 0)
+        checkpoint_now = settings.checkpoint_steps and step % settings.checkpoint_steps == 0
+        if evaluate_now or checkpoint_now:
+            average_batch_norm_statistics(accelerator, model)
         if eval_loader is not None and eval_dataset is not None and evaluate_now:
             last_eval_loss = evaluate(task, model, eval_loader, eval_dataset, settings, accelerator)
             accelerator.log({"eval_loss": last_eval_loss}, step=step)
             logger.info(f"{task.name} step {step}: validation loss {last_eval_loss:.6g}", main_process_only=True)
             if state.best_eval_loss is None or last_eval_loss < state.best_eval_loss:
                 state.best_eval_loss, state.best_step = last_eval_loss, step
-                _save_model(accelerator, model, output_dir / "best")
+                _save_best_model(accelerator, model, output_dir)
             model.train()
 
-        if settings.checkpoint_steps and step % settings.checkpoint_steps == 0:
+        if checkpoint_now:
             state.data_state = _data_state(train_loader, train_dataset, state)
             save_checkpoint(accelerator, state, output_dir, settings.checkpoints_to_keep)
     progress.close()
+    average_batch_norm_statistics(accelerator, model)
 
     # 6. Final model: the weights with the best validation loss, else the last ones.
     unwrapped = accelerator.unwrap_model(model)
-    best_dir = output_dir / "best"
+    best_dir = output_dir / BEST_FOLDER
     if state.best_step is not None and (best_dir / "model.safetensors").exists():
         _load_weights(unwrapped, best_dir / "model.safetensors")
         logger.info(f"Keeping the weights of step {state.best_step} (validation loss {state.best_eval_loss:.6g})")
@@ -368,6 +377,10 @@ def evaluate(
     Processes can hold different numbers of validation batches, so the forward passes use the unwrapped model: a
     DistributedDataParallel forward broadcasts BatchNorm buffers, a collective that would wait forever for a process
     that has run out of batches. The only collective is the final reduction of the loss sums.
+
+    Each batch loss is weighted by its windows (stage 1) or anchors (stage 2), and the validation streams give every
+    item to exactly one process with the last, shorter batch kept, so when `eval_batches` covers the split the result
+    is the mean over every validation item, each counted once.
     """
     model.eval()
     local_model = accelerator.unwrap_model(model)
@@ -381,7 +394,8 @@ def evaluate(
         generator = _step_generator(settings.seed + 1, index, 0, accelerator.process_index, accelerator.device)
         with accelerator.autocast():
             loss = task.compute_loss(local_model, batch, generator)
-        total += torch.stack([loss.detach().float(), torch.ones((), device=accelerator.device)])
+        num_items = float(batch_length(batch))
+        total += torch.stack([loss.detach().float() * num_items, torch.tensor(num_items, device=accelerator.device)])
     total = accelerator.reduce(total, reduction="sum")
     if total[1].item() == 0:
         raise ValueError(
@@ -397,7 +411,9 @@ def save_checkpoint(accelerator: Accelerator, state: TrainingState, output_dir: 
     Save a resumable training state to `<output_dir>/checkpoints/step_<n>`.
 
     The state is written to a temporary folder and renamed once complete, so an interrupted save never leaves a
-    folder that looks like a valid checkpoint.
+    folder that looks like a valid checkpoint. Before the rename the folder receives a copy of `best/` (the best
+    weights up to this step, restored on resume), `checkpoint_files.json` (size and SHA-256 digest of every file,
+    checked on resume) and, last, `training_state.json`; every file is flushed to disk first.
     """
     checkpoints = output_dir / "checkpoints"
     final = checkpoints / f"{CHECKPOINT_PREFIX}{state.completed_steps}"
@@ -408,10 +424,12 @@ def save_checkpoint(accelerator: Accelerator, state: TrainingState, output_dir: 
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        best_dir = output_dir / BEST_FOLDER
+        if state.best_step is not None and (best_dir / "model.safetensors").exists():
+            shutil.copytree(best_dir, partial / BEST_FOLDER)
+        write_file_list(partial)
         state.save(partial)
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)
+        replace_folder(partial, final)
         for old in list_checkpoints(output_dir)[:-keep]:
             shutil.rmtree(old)
         logger.info(f"Saved training state to {final}")
@@ -434,6 +452,113 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     return [path for _, path in sorted(complete)]
 
 
+def load_checkpoint(accelerator: Accelerator, resume_from: str, output_dir: Path) -> tuple[Path, TrainingState]:
+    """
+    Restore the model, optimizer, scheduler and random states of a checkpoint and return it with its training state.
+
+    Each checkpoint's files are first checked against the sizes and SHA-256 digests recorded when it was saved. With
+    `resume_from="latest"` a damaged checkpoint is reported with the file at fault and the next older one is tried.
+    A named checkpoint that is damaged raises.
+
+    Raises:
+        `FileNotFoundError`: no complete checkpoint exists.
+        `ValueError`: the named checkpoint, or with "latest" every checkpoint, is damaged; the message names the file.
+    """
+    if resume_from == "latest":
+        candidates = list(reversed(list_checkpoints(output_dir)))
+        if not candidates:
+            resolve_checkpoint(resume_from, output_dir)  # raises FileNotFoundError with the usual message
+    else:
+        candidates = [resolve_checkpoint(resume_from, output_dir)]
+
+    for index, checkpoint in enumerate(candidates):
+        try:
+            verify_checkpoint_files(checkpoint)
+            state = TrainingState.load(checkpoint)
+            _load_accelerator_state(accelerator, checkpoint)
+        except ValueError as error:
+            if index + 1 == len(candidates):
+                if len(candidates) > 1:
+                    message = f"No usable checkpoint in {checkpoint.parent}; the oldest failed too: {error}"
+                    raise ValueError(message) from error
+                raise
+            logger.warning(f"{error} Resuming from the previous checkpoint, {candidates[index + 1]}, instead.")
+            continue
+        return checkpoint, state
+
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def restore_best_weights(accelerator: Accelerator, checkpoint: Path, output_dir: Path) -> None:
+    """
+    Make `<output_dir>/best` the best weights as of `checkpoint`.
+
+    After a crash `best/` can contain weights from steps after the checkpoint, which the resumed run may never reach
+    again. Keeping them would make the final model depend on where the crash happened, so the checkpoint's own copy
+    replaces them. Without a copy (no validation yet) the folder is removed.
+    """
+    if accelerator.is_main_process:
+        saved, best_dir = checkpoint / BEST_FOLDER, output_dir / BEST_FOLDER
+        if saved.is_dir():
+            copy_folder(saved, best_dir)
+        elif TrainingState.load(checkpoint).best_step is not None:
+            # NOTE: checkpoints written before best weights were copied into them; best/ may be newer than them.
+            logger.warning(f"{checkpoint} has no copy of the best weights; keeping {best_dir} as it is.")
+        elif best_dir.exists():
+            logger.info(f"Removing {best_dir}: it was written after {checkpoint}, which has no validation result.")
+            shutil.rmtree(best_dir)
+    accelerator.wait_for_everyone()
+
+
+def average_batch_norm_statistics(accelerator: Accelerator, model: torch.nn.Module) -> None:
+    """
+    Replace the BatchNorm running means and variances of every process with their mean over the processes.
+
+    Each process normalises its own micro-batches and updates its running statistics from them (BatchNorm is not
+    synchronised across processes during the forward pass), so the processes drift apart between DDP's buffer
+    broadcasts. Averaging them before every evaluation, checkpoint and the final save makes every process evaluate
+    and hold the statistics that are saved. Does nothing on one process.
+    """
+    if accelerator.num_processes == 1:
+        return
+    buffers = [
+        buffer
+        for module in accelerator.unwrap_model(model).modules()
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats
+        for buffer in (module.running_mean, module.running_var)
+        if buffer is not None
+    ]
+    if not buffers:
+        return
+    flat = torch.cat([buffer.detach().float().reshape(-1) for buffer in buffers])
+    flat = cast(torch.Tensor, accelerator.reduce(flat, reduction="sum")) / accelerator.num_processes
+    offset = 0
+    for buffer in buffers:
+        buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
+        offset += buffer.numel()
+
+
+def batch_length(batch: Any) -> int:
+    """Return the number of items in a batch: the first dimension of a tensor, or of a dict's first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, dict):
+        for value in batch.values():
+            if isinstance(value, torch.Tensor):
+                return value.shape[0]
+    raise TypeError(f"Cannot count the items of a batch of type {type(batch).__name__}; expected a tensor or dict.")
+
+
+def _load_accelerator_state(accelerator: Accelerator, checkpoint: Path) -> None:
+    try:
+        accelerator.load_state(str(checkpoint))
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError, SafetensorError) as error:
+        raise ValueError(
+            f"Checkpoint {checkpoint} could not be loaded: {type(error).__name__}: {error}. It is damaged or was "
+            "saved by an incompatible version; resume from another checkpoint."
+        ) from error
+
+
 def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
     """Turn `--resume-from` ("latest" or a folder) into a checkpoint folder, or raise `FileNotFoundError`."""
     if resume_from == "latest":
@@ -454,7 +579,7 @@ def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
     return path
 
 
-def _data_loader(dataset: IterableDataset, settings: TrainingSettings) -> DataLoader:
+def _data_loader(dataset: IterableDataset, settings: TrainingSettings, drop_last: bool = True) -> DataLoader:
     # A stream gives each worker its own part of the items. Workers beyond `max_num_workers` (the row groups that one
     # process reads, on average) would read the same row groups again. The limit is the same on every rank, so every
     # rank keeps the same number of workers and of batches.
@@ -475,7 +600,7 @@ def _data_loader(dataset: IterableDataset, settings: TrainingSettings) -> DataLo
         dataset,
         batch_size=settings.batch_size,
         num_workers=num_workers,
-        drop_last=True,
+        drop_last=drop_last,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(settings.seed),
         in_order=True,  # `loader_state_dict` relies on batches taken from the workers in turn
@@ -560,6 +685,18 @@ def _step_generator(seed: int, step: int, micro_step: int, rank: int, device: to
 def _save_model(accelerator: Accelerator, model: torch.nn.Module, folder: Path) -> None:
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=True, save_function=accelerator.save)
+
+
+def _save_best_model(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path) -> None:
+    # Written aside and swapped in whole, so a kill during the save leaves the previous best weights readable.
+    if accelerator.is_main_process:
+        partial = output_dir / f"{BEST_FOLDER}.incomplete"
+        if partial.exists():
+            shutil.rmtree(partial)
+        _save_model(accelerator, model, partial)
+        for path in partial.iterdir():
+            fsync_file(path)
+        replace_folder(partial, output_dir / BEST_FOLDER)
 
 
 def _load_weights(model: PreTrainedModel, path: Path) -> None:

@@ -124,8 +124,15 @@ class DistanceTask:
         )
 
     def eval_dataset(self, rank: int, world_size: int) -> IterableDataset | None:
+        # Every validation window once across ranks: the loop evaluates without collectives until the final sum.
         return WindowStream(
-            self.shards, "validation", shuffle_buffer_size=0, seed=self.seed, rank=rank, world_size=world_size
+            self.shards,
+            "validation",
+            shuffle_buffer_size=0,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            equal_ranks=False,
         )
 
     def prepare(self, accelerator: Accelerator) -> None:
@@ -205,6 +212,7 @@ class EncoderTask:
             seed=self.seed,
             rank=rank,
             world_size=world_size,
+            equal_ranks=False,
         )
 
     def prepare(self, accelerator: Accelerator) -> None:
