@@ -213,6 +213,15 @@ def test_window_stream_gives_ranks_equal_disjoint_shares():
     assert sorted(first) == sorted(second) == list(range(11)) and first != second
     fixed = WindowStream(windows, targets, rows, shuffle=False)
     assert [int(item["labels"]) for item in fixed] == list(range(11))
+    validation = [
+        [
+            int(item["labels"])
+            for item in WindowStream(windows, targets, rows, rank=rank, world_size=3, equal_ranks=False)
+        ]
+        for rank in range(3)
+    ]
+    assert [len(share) for share in validation] == [4, 4, 3]
+    assert sorted(sum(validation, [])) == list(range(11))
 
 
 def test_finetune_and_scratch_run_through_the_training_loop(small_watch, tiny_encoder_dir, tmp_path):

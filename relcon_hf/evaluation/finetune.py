@@ -7,6 +7,7 @@ multi-process handling apply unchanged.
 """
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,10 @@ class WindowStream(IterableDataset):
     """
     Labelled windows from memory, as the training loop reads them: `{"input_values", "labels"}` items.
 
-    Each epoch shuffles `rows` with a seed derived from `seed` and the epoch (when `shuffle`), then gives every
-    rank the same number of items (`len(rows) // world_size`, in turn) and every DataLoader worker its share.
+    Each epoch shuffles `rows` with a seed derived from `seed` and the epoch (when `shuffle`), then deals the items
+    to the ranks in turn and gives every DataLoader worker its share. With `equal_ranks`, every rank gets
+    `len(rows) // world_size` items and the remainder is left out of that epoch, so all ranks take the same number
+    of training steps. Without it (validation), every item is served once and the first ranks take one more.
 
     Args:
         windows (`np.ndarray` of shape `(num_windows, window_length, 3)`): All windows of the dataset.
@@ -53,24 +56,29 @@ class WindowStream(IterableDataset):
         world_size: int = 1,
         shuffle: bool = True,
         seed: int = 0,
+        equal_ranks: bool = True,
     ):
         super().__init__()
         self.windows, self.targets, self.rows = windows, targets, np.asarray(rows)
         self.rank, self.world_size = rank, world_size
-        self.shuffle, self.seed = shuffle, seed
+        self.shuffle, self.seed, self.equal_ranks = shuffle, seed, equal_ranks
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.rows) // self.world_size
+        if self.equal_ranks:
+            return len(self.rows) // self.world_size
+        return len(range(self.rank, len(self.rows), self.world_size))
 
     def __iter__(self):
         rows = self.rows
         if self.shuffle:
             rows = rows[np.random.default_rng([self.seed, self.epoch]).permutation(len(rows))]
-        rows = rows[: len(self) * self.world_size][self.rank :: self.world_size]
+        if self.equal_ranks:
+            rows = rows[: len(self) * self.world_size]
+        rows = rows[self.rank :: self.world_size]
         worker = get_worker_info()
         if worker is not None:
             rows = rows[worker.id :: worker.num_workers]
@@ -106,7 +114,13 @@ class FinetuneTask:
 
     def eval_dataset(self, rank: int, world_size: int) -> IterableDataset | None:
         return WindowStream(
-            self.windows, self.targets, self.validation_rows, rank=rank, world_size=world_size, shuffle=False
+            self.windows,
+            self.targets,
+            self.validation_rows,
+            rank=rank,
+            world_size=world_size,
+            shuffle=False,
+            equal_ranks=False,
         )
 
     def prepare(self, accelerator: Accelerator) -> None:
@@ -150,12 +164,13 @@ def train_head(
 
     world_size = process_state().num_processes
     steps_per_epoch = len(train_rows) // (settings.batch_size * world_size)
-    validation_batches = len(validation_rows) // (settings.batch_size * world_size)
-    if steps_per_epoch < 1 or validation_batches < 1:
+    # The validation pass keeps the last partial batch, so every validation window is scored once.
+    validation_batches = math.ceil(len(validation_rows) / (settings.batch_size * world_size))
+    if steps_per_epoch < 1 or len(validation_rows) < world_size:
         raise ValueError(
-            f"Fine-tuning needs at least one batch of {settings.batch_size} windows per process in training and in "
-            f"validation, got {len(train_rows)} training and {len(validation_rows)} validation windows on "
-            f"{world_size} processes. Lower --batch-size."
+            f"Fine-tuning needs at least one batch of {settings.batch_size} training windows and one validation "
+            f"window per process, got {len(train_rows)} training and {len(validation_rows)} validation windows on "
+            f"{world_size} processes. Lower --batch-size or use fewer processes."
         )
     try:
         feature_extractor = RelConFeatureExtractor.from_pretrained(model_dir)
@@ -189,7 +204,7 @@ def train_head(
     )
     logger.info(
         f"{settings.protocol}: {settings.epochs} epochs of {steps_per_epoch} steps, validation every epoch on "
-        f"{validation_batches * settings.batch_size} windows"
+        f"{len(validation_rows)} windows"
     )
     run_training(task, training)
     return RelConForSequenceClassification.from_pretrained(output_dir).eval()
