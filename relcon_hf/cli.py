@@ -372,9 +372,10 @@ def _run_convert(args: argparse.Namespace) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     import shlex
+    from pathlib import Path
 
     from .evaluation.datasets import load_evaluation_dataset
-    from .evaluation.protocols import PROBE_PROTOCOLS, EvaluationSettings, run_evaluation
+    from .evaluation.protocols import PROBE_PROTOCOLS, EvaluationSettings, load_encoder_config, run_evaluation
     from .evaluation.report import RESULTS_FILE, results_markdown, save_final_model, write_results
     from .training.loop import process_state
 
@@ -392,6 +393,12 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
     )
+    load_encoder_config(args.model)  # a wrong --model fails before the dataset is read
+    if args.save_model and Path(args.save_model).is_dir() and any(Path(args.save_model).iterdir()):
+        raise ValueError(
+            f"The --save-model folder {args.save_model} already contains files. Choose a new folder or delete it "
+            "first, so the saved model is not mixed with an earlier one."
+        )
     dataset = load_evaluation_dataset(args.dataset, args.data_path)
     command = shlex.join(["relcon-hf", *args.argv])
     outcome = run_evaluation(args.model, dataset, settings, work_dir=f"{args.output_dir}/runs", command=command)

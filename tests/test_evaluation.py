@@ -387,3 +387,96 @@ def test_absent_class_does_not_lower_fold_scores(small_watch):
 def test_downloaded_dataset_needs_a_path(name):
     with pytest.raises(ValueError, match="pass their folder with --data-path"):
         load_evaluation_dataset(name)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Cases found by review
+
+
+def test_split_without_validation_subjects_is_rejected():
+    with pytest.raises(ValueError, match="at least one training and one validation subject"):
+        make_subject_folds(np.array(["a", "b", "c"]), "kfold-2")
+
+
+def test_linear_probe_handles_one_regression_target(magnitude_dataset, tiny_encoder_dir, tmp_path):
+    single = replace(
+        magnitude_dataset,
+        label_names=["magnitude_mean"],
+        targets=magnitude_dataset.targets[:, :1],
+        target_units=["g"],
+    )
+    outcome = run_evaluation(
+        tiny_encoder_dir, single, EvaluationSettings(protocol="linear-probe", max_folds=1), work_dir=tmp_path
+    )
+    assert outcome.predictions[0].predictions.shape == (len(outcome.predictions[0].test), 1)
+    assert outcome.results["folds"][0]["magnitude_mean"]["pearson_r"] > 0.5
+
+
+def test_finetune_from_a_head_trains_a_new_head(small_watch, magnitude_dataset, tiny_encoder_dir, tmp_path):
+    settings = EvaluationSettings(protocol="finetune", epochs=1, batch_size=32)
+    head_dir = save_final_model(tiny_encoder_dir, small_watch, settings, tmp_path / "head")
+    saved_head = RelConForSequenceClassification.from_pretrained(head_dir)
+
+    # A regression head with another number of outputs, and a classifier with the same number of classes.
+    for dataset, name in ((magnitude_dataset, "regression"), (small_watch, "classification")):
+        run_evaluation(head_dir, dataset, replace(settings, max_folds=1), work_dir=tmp_path / name)
+        model = RelConForSequenceClassification.from_pretrained(tmp_path / name / "fold_0")
+        assert model.config.num_labels == len(dataset.label_names)
+
+    # The classifier run starts from a new head, not from the saved one: its weights differ after training.
+    new_weights = model.classifier.state_dict()
+    old_weights = saved_head.classifier.state_dict()
+    assert any(not torch.equal(new_weights[key], old_weights[key]) for key in new_weights)
+    assert torch.equal(
+        RelConModel.from_pretrained(head_dir).state_dict()["stem.conv.weight"],
+        saved_head.relcon.state_dict()["stem.conv.weight"],
+    )
+
+
+def test_fold_runs_start_clean(small_watch, tiny_encoder_dir, tmp_path):
+    settings = EvaluationSettings(protocol="scratch", epochs=1, batch_size=32, max_folds=1)
+    for _ in range(2):
+        run_evaluation(tiny_encoder_dir, small_watch, settings, work_dir=tmp_path)
+    log = (tmp_path / "fold_0" / "training_log.jsonl").read_text().splitlines()
+    assert sum("eval_loss" in line for line in log) == 1
+
+
+def test_regression_head_standardises_with_training_targets(magnitude_dataset, tiny_encoder_dir, tmp_path):
+    settings = EvaluationSettings(protocol="finetune", epochs=1, batch_size=32, max_folds=1)
+    run_evaluation(tiny_encoder_dir, magnitude_dataset, settings, work_dir=tmp_path)
+    fold = make_subject_folds(magnitude_dataset.subjects, "kfold-5", seed=0)[0]
+    config = RelConForSequenceClassification.from_pretrained(tmp_path / "fold_0").config
+    expected = magnitude_dataset.targets[fold.train].astype(np.float64)
+    assert config.target_mean == pytest.approx(expected.mean(axis=0).tolist(), rel=1e-6)
+    assert config.target_std == pytest.approx(expected.std(axis=0).tolist(), rel=1e-6)
+
+
+def test_input_standardisation_applied_in_forward():
+    torch.manual_seed(0)
+    plain = RelConForSequenceClassification(RelConConfig(**TINY_ENCODER, num_labels=2)).eval()
+    config = RelConConfig(**TINY_ENCODER, num_labels=2, input_mean=[0.1, -0.2, 1.0], input_std=[0.5, 0.25, 2.0])
+    standardising = RelConForSequenceClassification(config).eval()
+    standardising.load_state_dict(plain.state_dict())
+    inputs = torch.randn(2, 256, 3)
+    expected = plain((inputs - torch.tensor([0.1, -0.2, 1.0])) / torch.tensor([0.5, 0.25, 2.0])).logits
+    assert torch.allclose(standardising(inputs).logits, expected, atol=1e-6)
+
+
+def test_cli_rejects_missing_model_before_reading_data(tmp_path, capsys):
+    code = main(
+        ["evaluate", "--model", str(tmp_path / "missing"), "--dataset", "wisdm", "--protocol", "linear-probe"]
+        + ["--output-dir", str(tmp_path / "out")]
+    )
+    assert code == 2
+    assert "No RelCon checkpoint could be read" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_used_save_model_folder(tiny_encoder_dir, tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    code = main(
+        ["evaluate", "--model", str(tiny_encoder_dir), "--dataset", "watch", "--protocol", "finetune"]
+        + ["--output-dir", str(tmp_path / "out"), "--save-model", str(tmp_path / "model")]
+    )
+    assert code == 2
+    assert "already contains files" in capsys.readouterr().err

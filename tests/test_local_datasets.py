@@ -397,10 +397,12 @@ def test_mobgap_bad_file_and_trial_skipped(mobgap_acceleration, tmp_path):
     (lab / "HA" / "902").mkdir()
     (lab / "HA" / "902" / "data.mat").write_bytes(b"not a MATLAB file" * 10)
     write_trial_file(lab / "HA" / "903" / "data.mat", mobgap_acceleration, [synthetic_bout(0.5, 1.5, 1.0, 1.0)])
+    (lab / "HA" / "904").mkdir()
+    (lab / "HA" / "904" / "data.mat").write_text("garbage")  # scipy raises MatReadError, not OSError
 
     dataset = load_mobgap_gait(tmp_path)
 
-    assert list(dataset.report["files_failed"]) == [str(lab / "HA" / "902" / "data.mat")]
+    assert sorted(dataset.report["files_failed"]) == [str(lab / "HA" / name / "data.mat") for name in ("902", "904")]
     assert list(dataset.report["trials_failed"]) == [f"{lab / 'HA' / '901' / 'data.mat'}:TimeMeasure1/Test5/Trial1"]
     assert dataset.report["bouts_shorter_than_window"] == 1
     assert set(dataset.subjects) == {"HA/900"}

@@ -8,6 +8,7 @@ multi-process handling apply unchanged.
 
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from accelerate import Accelerator
 from torch.utils.data import IterableDataset, get_worker_info
 from transformers import PreTrainedModel
 
-from ..modeling import RelConConfig, RelConFeatureExtractor, RelConForSequenceClassification
+from ..modeling import RelConConfig, RelConFeatureExtractor, RelConForSequenceClassification, RelConModel
 from ..training.loop import TrainingSettings, process_state, run_training
 from .datasets import EvaluationDataset
 from .protocols import EvaluationSettings, dataset_targets, head_config
@@ -150,7 +151,8 @@ def train_head(
     `output_dir`).
 
     `settings.protocol == "scratch"` starts from random weights of the checkpoint's architecture; otherwise the
-    encoder weights come from `model_dir` and the head is new.
+    encoder weights come from `model_dir`. The head is new in both cases. Files of an earlier run in `output_dir`
+    are removed first, so its log and weights are not mixed with the new ones.
     """
     encoder_config = RelConConfig.from_pretrained(model_dir)
     config = head_config(
@@ -158,9 +160,12 @@ def train_head(
     )
 
     def build() -> PreTrainedModel:
-        if settings.protocol == "scratch":
-            return RelConForSequenceClassification(config)
-        return RelConForSequenceClassification.from_pretrained(model_dir, config=config)
+        # The head is always new (seeded by the loop); only the encoder's weights come from `model_dir`, which may
+        # be an encoder or an earlier task head.
+        model = RelConForSequenceClassification(config)
+        if settings.protocol != "scratch":
+            model.relcon.load_state_dict(RelConModel.from_pretrained(model_dir).state_dict())
+        return model
 
     world_size = process_state().num_processes
     steps_per_epoch = len(train_rows) // (settings.batch_size * world_size)
@@ -206,6 +211,9 @@ def train_head(
         f"{settings.protocol}: {settings.epochs} epochs of {steps_per_epoch} steps, validation every epoch on "
         f"{len(validation_rows)} windows"
     )
+    if process_state().is_main_process:
+        shutil.rmtree(output_dir, ignore_errors=True)
+    process_state().wait_for_everyone()
     run_training(task, training)
     return RelConForSequenceClassification.from_pretrained(output_dir).eval()
 

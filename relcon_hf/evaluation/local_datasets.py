@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.io import loadmat
+from scipy.io.matlab import MatReadError
 
 from ..data.cleaning import find_repeated_blocks
 from ..data.formats import WISDM_ACTIVITIES
@@ -40,7 +41,16 @@ from .datasets import EvaluationDataset, check_split, register_dataset
 logger = logging.getLogger(__name__)
 
 # Errors that mark one file as unreadable or malformed, so the loader skips it and loads the rest.
-_FILE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, NotImplementedError)
+_FILE_ERRORS = (
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OSError,
+    NotImplementedError,
+    MatReadError,  # a damaged MATLAB file
+)
 
 # WISDM 2019: the six activity codes of the copy kept with the project, in the order of the dataset description.
 WISDM_EVALUATION_ACTIVITIES = ("A", "B", "C", "D", "E", "M")

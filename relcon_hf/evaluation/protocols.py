@@ -56,7 +56,8 @@ class EvaluationSettings:
         mlp_learning_rate (`float`): Adam learning rate of the MLP probe.
         mlp_batch_size (`int`): Embeddings per MLP-probe batch.
         mlp_max_epochs (`int`): Most MLP-probe epochs.
-        mlp_patience (`int`): MLP-probe epochs without a lower validation loss before stopping.
+        mlp_patience (`int`): MLP-probe epochs without a better validation score (macro-F1 for classification,
+            loss for regression) before stopping.
         epochs (`int`): Fine-tuning epochs.
         batch_size (`int`): Fine-tuning windows per batch.
         learning_rate (`float`): Fine-tuning Adam learning rate.
@@ -155,6 +156,12 @@ def make_subject_folds(
     folds = []
     for index, test_subjects in enumerate(test_groups):
         rest = np.setdiff1d(unique, test_subjects)
+        if len(rest) < 2:
+            raise ValueError(
+                f"Split {split!r} leaves {len(rest)} subject outside test fold {index} of {len(unique)} subjects, but "
+                "each fold needs at least one training and one validation subject. Use more folds (for example "
+                "--split loso)."
+            )
         num_validation = min(max(1, round(validation_fraction * len(rest))), len(rest) - 1)
         validation_subjects = np.random.default_rng([seed, index]).choice(rest, num_validation, replace=False)
         train_subjects = np.setdiff1d(rest, validation_subjects)
@@ -315,8 +322,28 @@ def score_predictions(dataset: EvaluationDataset, truth: np.ndarray, predictions
 # Probes
 
 
+def load_encoder_config(model_dir: str | Path) -> RelConConfig:
+    """
+    Read the configuration of the encoder checkpoint `model_dir`.
+
+    Raises:
+        `ValueError`: when no RelCon checkpoint can be read there; the message names the folder.
+    """
+    try:
+        return RelConConfig.from_pretrained(model_dir)
+    except OSError as error:
+        raise ValueError(
+            f"No RelCon checkpoint could be read from {str(model_dir)!r}: {error} Pass a folder written by "
+            "save_pretrained (config.json and model.safetensors), or the Hub id of a model in the local cache."
+        ) from None
+
+
 def _load_encoder(model_dir: str | Path, settings: EvaluationSettings) -> RelConModel:
-    encoder = RelConModel.from_pretrained(model_dir)
+    load_encoder_config(model_dir)
+    try:
+        encoder = RelConModel.from_pretrained(model_dir)
+    except OSError as error:
+        raise ValueError(f"The weights of the checkpoint {str(model_dir)!r} could not be read: {error}") from None
     if settings.random_init:
         torch.manual_seed(settings.seed)
         encoder = RelConModel(encoder.config)
@@ -367,6 +394,9 @@ def _linear_probe(
         scores = []
         for c in l2_grid:
             predicted = fit(c, fold.train).predict(features[fold.validation])
+            if task == "regression":
+                # scikit-learn's Ridge returns 1-D predictions for a single target column.
+                predicted = predicted.reshape(len(fold.validation), -1)
             if task == "classification":
                 scores.append(_macro_f1(targets[fold.validation], predicted))
             else:
@@ -378,6 +408,8 @@ def _linear_probe(
         mean, std = embeddings[seen].mean(axis=0), embeddings[seen].std(axis=0) + 1e-8
         features = (embeddings - mean) / std
         predictions = fit(best_c, seen).predict(features[fold.test])
+    if task == "regression":
+        predictions = predictions.reshape(len(fold.test), -1)
     return predictions, {"C": best_c}
 
 
@@ -500,10 +532,12 @@ def head_config(
         "problem_type",
         "num_labels",
         "transformers_version",
+        "_name_or_path",
     ):
         config_dict.pop(key, None)
     id2label = dict(enumerate(dataset.label_names))
     extra: dict = {
+        "window_length": dataset.window_length,
         "classifier_head": "mlp",
         "classifier_hidden_size": settings.mlp_hidden_size,
         "classifier_dropout": settings.dropout,

@@ -459,6 +459,13 @@ def task_head_card(
         protocol=results["protocol"],
         training_description=_training_markdown(results),
         evaluation=_evaluation_markdown(results),
+        body_location=results.get("body_location") or "wrist",
+        normalisation_line=(
+            "The model z-scores each channel with the training data's mean and standard deviation stored in its "
+            "config (`input_mean`, `input_std`); pass raw acceleration in g."
+            if getattr(config, "input_mean", None) is not None
+            else "No per-window normalisation: gravity stays in the signal."
+        ),
     )
 
 
