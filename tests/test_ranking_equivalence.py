@@ -18,6 +18,8 @@ from relcon_hf.training.stages import (
     EncoderTask,
     rank_candidates,
     rank_shared_candidates,
+    ranking_autocast,
+    ranking_dtype,
     shared_candidate_indices,
 )
 
@@ -201,3 +203,27 @@ def test_encoder_task_loss_matches_naive(watch_shards, tmp_path, candidate_shari
 
     assert np.isfinite(loss)
     assert loss == pytest.approx(expected, rel=TOLERANCE, abs=TOLERANCE)
+
+
+def test_ranking_dtype_settings():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+
+    assert ranking_dtype(cpu, "auto") == torch.float32
+    assert ranking_dtype(cuda, "auto") == torch.bfloat16
+    assert ranking_dtype(cpu, "bfloat16") == torch.bfloat16
+    assert ranking_dtype(cuda, "float32") == torch.float32
+    with pytest.raises(ValueError, match="ranking_precision"):
+        ranking_dtype(cpu, "float16")
+
+
+def test_bfloat16_ranking_close_to_float32(recording_windows, distance_model):
+    anchors = torch.stack([recording_windows[i][0] for i in range(4)])
+    candidates = torch.stack([recording_windows[i][1:4] for i in range(4)])
+
+    exact = rank_candidates(distance_model, anchors, candidates)
+    with ranking_autocast(torch.device("cpu"), "bfloat16"):
+        approximate = rank_candidates(distance_model, anchors, candidates)
+
+    assert approximate.dtype == torch.float32
+    assert not torch.equal(approximate, exact)
+    assert torch.allclose(approximate, exact, rtol=0.05)

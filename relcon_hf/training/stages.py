@@ -33,6 +33,8 @@ from ..modeling import (
 
 logger = logging.getLogger(__name__)
 
+RANKING_PRECISIONS = ("auto", "float32", "bfloat16")
+
 
 def candidate_pair_indices(
     batch_size: int, num_candidates: int, device: torch.device
@@ -51,6 +53,30 @@ def candidate_pair_indices(
     between = torch.arange(batch_size, device=device).expand(batch_size, batch_size)[others]
 
     return within, between.view(batch_size, batch_size - 1)
+
+
+def ranking_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """
+    Compute dtype of the ranking passes for a `ranking_precision` setting.
+
+    `"auto"` is bfloat16 on CUDA and float32 elsewhere; `"float32"` and `"bfloat16"` force one. On a 2-core Xeon CPU
+    with AMX, bfloat16 ranked about 8 times faster than float32 (measured under load) but put the candidates of most
+    anchors in a slightly different order, so float32 stays the CPU default.
+    """
+    if precision not in RANKING_PRECISIONS:
+        raise ValueError(
+            f"`ranking_precision` must be one of {', '.join(RANKING_PRECISIONS)}, got {precision!r}. Use 'auto' for "
+            "bfloat16 on GPUs and float32 elsewhere."
+        )
+    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return torch.float32
+
+
+def ranking_autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Autocast context of the ranking passes. For float32 it turns autocast off, even inside a bf16 step."""
+    dtype = ranking_dtype(device, precision)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
 
 
 @torch.no_grad()
@@ -213,6 +239,8 @@ class EncoderTask:
             CPU (larger chunks spent their time in page faults); a GPU is faster with 1024 or more.
         shuffle_buffer_size (`int`): Anchors in the streaming shuffle buffer.
         seed (`int`): Seed of the data order and candidate draws.
+        ranking_precision (`str`): `"auto"` (bfloat16 autocast on CUDA, float32 elsewhere), `"float32"` or
+            `"bfloat16"`; see [`ranking_dtype`].
         candidate_sharing (`bool`): Make every window of the batch an anchor. Each stream item (a window and its K
             group mates) becomes K + 1 anchors whose within-group candidates are the other K, and whose
             between-group candidates are the first windows of the other items. The encoder then runs once per
@@ -229,11 +257,13 @@ class EncoderTask:
     shuffle_buffer_size: int = 2048
     seed: int = 0
     candidate_sharing: bool = False
+    ranking_precision: str = "auto"
     name: str = "encoder"
 
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
             raise ValueError(f"`num_candidates` must be at least 1, got {self.num_candidates}.")
+        ranking_dtype(torch.device("cpu"), self.ranking_precision)
         self.manifest = read_manifest(self.shards)
 
     def build_model(self) -> PreTrainedModel:
@@ -286,7 +316,8 @@ class EncoderTask:
             return self._shared_candidate_loss(model, torch.cat([anchors[:, None], candidates], dim=1))
         batch_size, num_candidates = candidates.shape[:2]
 
-        distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
+        with ranking_autocast(self.device, self.ranking_precision):
+            distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
 
         # One encoder pass over anchors and group candidates; the other anchors double as between-group candidates.
         windows = torch.cat([anchors, candidates.reshape(-1, *candidates.shape[2:])])
@@ -306,7 +337,8 @@ class EncoderTask:
                 f"Candidate sharing needs at least 2 groups per batch for between-group candidates, got {num_groups}. "
                 "Raise the batch size."
             )
-        distances = rank_shared_candidates(self.ranker, groups, self.ranking_chunk_size)
+        with ranking_autocast(self.device, self.ranking_precision):
+            distances = rank_shared_candidates(self.ranker, groups, self.ranking_chunk_size)
 
         embeddings = model(input_values=groups.reshape(-1, *groups.shape[2:])).pooler_output
         within, between = shared_candidate_indices(num_groups, group_size, embeddings.device)
