@@ -190,8 +190,8 @@ def embed_recordings(
     Embed every window of every recording and write the rows to one Parquet file.
 
     Output columns: `recording` (the input path), `window_start` (seconds from the recording's first sample),
-    `timestamp` (UTC start of the window, null for files without absolute timestamps), `embedding` (a fixed-size list
-    of `hidden_size` float32 values) and, for a checkpoint with a head, `predicted_label` and `predicted_probability`
+    `timestamp` (UTC start of the window, null for files without absolute timestamps) and `embedding` (a fixed-size
+    list of `hidden_size` float32 values). A checkpoint with a head adds `predicted_label` and `predicted_probability`
     (single-label classification), `predicted_<target>` (regression) or `probability_<label>` (multi-label).
 
     Args:
@@ -223,7 +223,7 @@ def embed_recordings(
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"`num_workers` must be a positive integer, got {num_workers!r}.")
     if not paths:
-        raise ValueError("`paths` is empty; pass at least one recording.")
+        raise ValueError("`paths` is empty. Pass at least one recording.")
     for path in paths:
         _check_path_and_format(Path(path), read_options.get("format"))
 

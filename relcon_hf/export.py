@@ -63,7 +63,7 @@ class ExportReport:
 
 
 def load_for_export(model_dir: str | os.PathLike) -> tuple[_ExportWrapper, RelConConfig, list[str]]:
-    """Load a checkpoint in eval mode as a plain-tensor module; return it, its config and its output names."""
+    """Load a checkpoint in eval mode as a plain-tensor module, and return it with its config and output names."""
     config = RelConConfig.from_pretrained(model_dir)
     has_head = "RelConForSequenceClassification" in (config.architectures or [])
     model_class = RelConForSequenceClassification if has_head else RelConModel
@@ -176,8 +176,8 @@ def _export_onnx(
 def _export_torchscript(
     wrapper: _ExportWrapper, example: torch.Tensor, output: Path, check_windows: np.ndarray
 ) -> list[np.ndarray]:
-    # The input checks of the model branch on shapes; tracing records them as constants and warns, which is harmless
-    # because the exported batch dimension stays free (checked with other batch sizes in the tests).
+    # The model's input checks branch on shapes, so tracing warns that it records them as constants. The batch
+    # dimension still stays free, as the tests check with other batch sizes.
     # NOTE: torch 2.13 marks torch.jit.save and torch.jit.load as deprecated in favour of torch.export.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)

@@ -87,7 +87,7 @@ def assert_same_order(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 
 def test_batched_ranking_matches_naive(recording_windows, distance_model):
-    # Anchor i is a window of recording i; its candidates are other windows of the same recording (its group).
+    # Anchor i is a window of recording i, and its candidates are other windows of that recording (its group).
     num_anchors, num_candidates = 5, 3
     anchors = torch.stack([recording_windows[i][0] for i in range(num_anchors)])
     candidates = torch.stack([recording_windows[i][1 : 1 + num_candidates] for i in range(num_anchors)])
@@ -227,3 +227,15 @@ def test_bfloat16_ranking_close_to_float32(recording_windows, distance_model):
     assert approximate.dtype == torch.float32
     assert not torch.equal(approximate, exact)
     assert torch.allclose(approximate, exact, rtol=0.05)
+
+
+def test_encoder_task_rejects_bad_options(watch_shards, tmp_path):
+    RelConDistanceModel(RelConDistanceConfig(hidden_size=32, bottleneck_size=16)).save_pretrained(tmp_path / "d")
+    with pytest.raises(ValueError, match="ranking_precision"):
+        EncoderTask(str(watch_shards), str(tmp_path / "d"), ranking_precision="half")
+
+    task = EncoderTask(str(watch_shards), str(tmp_path / "d"), num_candidates=2, candidate_sharing=True)
+    task.prepare(SimpleNamespace(device=torch.device("cpu")))
+    batch = next(iter(DataLoader(task.train_dataset(0, 1), batch_size=1)))
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        task.compute_loss(RelConModel(RelConConfig(**SMALL_ENCODER)), batch, torch.Generator())

@@ -115,7 +115,7 @@ def shared_candidate_indices(
     """
     Index the candidates of every window when the windows of a group are each other's candidates.
 
-    The pool holds `num_groups` groups of `group_size` windows, group after group (pool row `g * group_size + m`),
+    The pool contains `num_groups` groups of `group_size` windows, group after group (pool row `g * group_size + m`),
     and every window is an anchor.
 
     Returns:
