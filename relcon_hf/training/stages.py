@@ -59,9 +59,9 @@ def ranking_dtype(device: torch.device, precision: str) -> torch.dtype:
     """
     Compute dtype of the ranking passes for a `ranking_precision` setting.
 
-    `"auto"` is bfloat16 on CUDA and float32 elsewhere; `"float32"` and `"bfloat16"` force one. On a 2-core Xeon CPU
-    with AMX, bfloat16 ranked about 8 times faster than float32 (measured under load) but put the candidates of most
-    anchors in a slightly different order, so float32 stays the CPU default.
+    `"auto"` is bfloat16 on CUDA and float32 elsewhere; `"float32"` and `"bfloat16"` force one. On CPU, bfloat16
+    changed the candidate order of most anchors and was not reliably faster in `benchmarks/ranking_precision.py`
+    (2-core Xeon with AMX, under load), so float32 stays the CPU default.
     """
     if precision not in RANKING_PRECISIONS:
         raise ValueError(
