@@ -7,9 +7,10 @@ The recordings are built as in `benchmarks/prepare.py`: the real 100 Hz mgait wr
 noise per copy, written as Parquet with a millisecond Unix-time column. The encoder has the preset's architecture and
 random weights (the weights do not change the time).
 
-With `--hours`, the script times `embed_recordings` on the file (reading, cleaning, windowing, the forward and
-writing the Parquet output) and the bare forward: the same windows, cut beforehand and held in memory, through the
-encoder in batches of the same size under `torch.inference_mode`. The two alternate `--repeats` times.
+With `--hours`, the script times `embed_recordings` on the file: reading, cleaning, windowing, the forward and
+writing the Parquet output. It also times the bare forward, which runs the same windows (cut beforehand and held in
+memory) through the encoder in batches of the same size under `torch.inference_mode`.
+The two alternate `--repeats` times.
 
 With `--memory-days`, each length is embedded in a fresh process, and its peak resident memory (`VmHWM`) is printed.
 """

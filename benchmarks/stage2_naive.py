@@ -6,12 +6,13 @@ The batches come from the seglearn watch corpus, prepared into shards in a tempo
 `AnchorCandidateStream` (B anchors, K within-group candidates each), as in training. The encoder and the distance
 model have the preset's architecture and random weights.
 
-The naive form is the order of work of the reference implementation: one distance call per candidate position
-(the B anchors against their j-th candidate, with the candidate's keys and values recomputed in every call) and the
-loss as a Python loop over anchors and positions. Both forms run the same encoder pass and optimizer step. Steps of
-the two forms alternate, so background load affects both alike. The script prints the median seconds of each part,
-the ratio of the step times, and the share of our step spent outside the encoder's forward and backward (data,
-ranking, loss and optimizer step). Record `uptime` next to the figures: on a shared machine they are noisy.
+The naive form follows the order of work of the reference implementation. It makes one distance call per candidate
+position (the B anchors against their j-th candidate, recomputing the candidate's keys and values in every call),
+and it computes the loss in a Python loop over anchors and positions. Both forms run the same encoder pass and
+optimizer step. Steps of the two forms alternate, so background load affects both alike. The script prints the
+median seconds of each part, the ratio of the step times, and the share of our step spent outside the encoder's
+forward and backward (data, ranking, loss and optimizer step). Record `uptime` next to the figures, because on a
+shared machine they are noisy.
 """
 
 import argparse
@@ -42,7 +43,7 @@ def timed(parts: dict[str, float], name: str, function: Callable):
 
 
 def naive_ranking(distance: RelConDistanceModel, anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """One distance call per candidate position: column j is d(anchor b, its j-th candidate) for every b."""
+    """Rank with one distance call per candidate position. Column j is d(anchor b, its j-th candidate) for every b."""
     batch_size, num_candidates = candidates.shape[:2]
     _, between = candidate_pair_indices(batch_size, num_candidates, anchors.device)
     columns = []
@@ -55,7 +56,7 @@ def naive_ranking(distance: RelConDistanceModel, anchors: torch.Tensor, candidat
 
 
 def naive_loss(anchors: torch.Tensor, candidates: torch.Tensor, distances: torch.Tensor, tau: float) -> torch.Tensor:
-    """The relative contrastive loss as a Python loop over anchors and over candidate positions."""
+    """Compute the relative contrastive loss in a Python loop over anchors and over candidate positions."""
     per_anchor = []
     for b in range(anchors.shape[0]):
         similarity = torch.nn.functional.cosine_similarity(anchors[b][None], candidates[b], dim=-1) / tau
