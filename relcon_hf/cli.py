@@ -10,6 +10,8 @@ relcon-hf pretrain --preset cpu --output-dir RUN            # everything, on the
 relcon-hf evaluate --model RUN/encoder --dataset watch --protocol linear-probe --output-dir RESULTS
 relcon-hf push RUN/encoder --repo-id NAMESPACE/NAME --dry-run
 relcon-hf convert checkpoint_best.pkl --output-dir CONVERTED
+relcon-hf embed day1.csv day2.parquet --model RUN/encoder --output embeddings.parquet
+relcon-hf export --model RUN/encoder --format onnx --output encoder.onnx
 accelerate launch --multi_gpu --num_processes 2 -m relcon_hf.cli pretrain ...
 ```
 """
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parser(commands)
     _add_push_parser(commands)
     _add_convert_parser(commands)
+    _add_embed_parser(commands)
+    _add_export_parser(commands)
     return parser
 
 
@@ -236,6 +240,75 @@ def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
     convert.add_argument(
         "--allow-unmapped", action="store_true", help="Convert even when source keys have no counterpart."
     )
+
+
+def _add_embed_parser(commands: argparse._SubParsersAction) -> None:
+    from .data.readers import FORMATS
+    from .data.windowing import FLAG_REASONS
+
+    embed = commands.add_parser(
+        "embed",
+        help="Write timestamped embeddings (and head predictions) of recordings to Parquet.",
+        description=(
+            "Read recordings in chunks, cut them into windows and write one row per window: the recording, the "
+            "window start in seconds, its UTC timestamp when the file has absolute times, the embedding and, for a "
+            "checkpoint with a head, its predictions. Memory does not grow with the length of the recordings."
+        ),
+    )
+    embed.add_argument("recordings", nargs="+", metavar="RECORDING", help="Recording files, in any prepare format.")
+    embed.add_argument("--model", required=True, help="Checkpoint folder of an encoder or a model with a head.")
+    embed.add_argument("--output", required=True, help="Parquet file to write (replaced if it exists).")
+    embed.add_argument("--batch-size", type=int, default=256, help="Windows per forward pass (default 256).")
+    embed.add_argument("--hop-length", type=int, help="Step between windows in samples at the model rate.")
+    embed.add_argument("--device", default="cpu", help="Torch device: cpu, cuda or cuda:N (default cpu).")
+    embed.add_argument("--bf16", action="store_true", help="Run the forward under bfloat16 autocast (GPUs).")
+    embed.add_argument(
+        "--num-workers", type=int, default=1, help="Processes that embed recordings in parallel (default 1)."
+    )
+    embed.add_argument(
+        "--chunk-rows", type=int, default=None, help="Rows read at a time (default 360000, 1 hour at 100 Hz)."
+    )
+    embed.add_argument(
+        "--drop-flagged",
+        nargs="+",
+        default=["non_finite"],
+        choices=FLAG_REASONS,
+        help="Leave out windows flagged for these reasons (default: non_finite only).",
+    )
+    embed.add_argument(
+        "--max-gap-seconds", type=float, default=1.0, help="Longer time steps split a recording (default 1 s)."
+    )
+    embed.add_argument("--sampling-rate", type=float, help="Rate of the recordings in Hz.")
+    embed.add_argument("--unit", choices=["g", "m/s^2"], help="Unit of the recordings (detected when omitted).")
+    embed.add_argument("--columns", nargs=3, metavar=("X", "Y", "Z"), help="Names of the three axis columns.")
+    embed.add_argument("--time-column", help="Name of the timestamp column.")
+    embed.add_argument("--format", choices=FORMATS, help="Format of every input (detected per file when omitted).")
+    embed.add_argument("--timezone", help="Zone of wall-clock timestamps without an offset, such as Europe/London.")
+    embed.add_argument("--no-progress", action="store_true", help="Do not show the progress bar.")
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    from .export import EXPORT_FORMATS
+
+    export = commands.add_parser(
+        "export",
+        help="Export a checkpoint to ONNX or TorchScript and check its outputs.",
+        description=(
+            "Export an encoder (or a model with a head) for inference without relcon-hf, with a dynamic batch size. "
+            "The exported model is run on check windows and compared with PyTorch; a difference above the tolerance "
+            "is an error. Writes FILE.json with the differences."
+        ),
+    )
+    export.add_argument("--model", required=True, help="Checkpoint folder.")
+    export.add_argument("--output", required=True, help="File to write, such as encoder.onnx or encoder.pt.")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="onnx (default) or torchscript.")
+    export.add_argument(
+        "--check-recording",
+        help="Recording whose windows the check runs on (default: 8 windows of noise around gravity).",
+    )
+    export.add_argument("--sampling-rate", type=float, help="Rate of --check-recording in Hz, when it has no times.")
+    export.add_argument("--tolerance", type=float, default=1e-4, help="Largest accepted difference (default 1e-4).")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18).")
 
 
 def _settings_from_args(args: argparse.Namespace) -> dict:
@@ -414,6 +487,63 @@ def _run_evaluate(args: argparse.Namespace) -> None:
             print(args.save_model)
 
 
+def _run_embed(args: argparse.Namespace) -> None:
+    from .embedding import EMBED_CHUNK_ROWS, embed_recordings
+
+    read_options = {
+        name: getattr(args, name)
+        for name in ("sampling_rate", "unit", "columns", "time_column", "format", "timezone")
+        if getattr(args, name) is not None
+    }
+    summary = embed_recordings(
+        args.recordings,
+        args.model,
+        args.output,
+        batch_size=args.batch_size,
+        hop_length=args.hop_length,
+        device=args.device,
+        bf16=args.bf16,
+        num_workers=args.num_workers,
+        chunk_rows=args.chunk_rows if args.chunk_rows is not None else EMBED_CHUNK_ROWS,
+        drop_flagged=args.drop_flagged,
+        max_gap_seconds=args.max_gap_seconds,
+        progress=not args.no_progress,
+        **read_options,
+    )
+    for path, count in summary.windows_per_recording.items():
+        print(f"{path}: {count} windows")
+    dropped = {reason: count for reason, count in summary.dropped.items() if count}
+    if dropped:
+        print(f"window positions left out: {dropped}")
+    print(summary.output)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from .export import export_model
+
+    check_windows = None
+    if args.check_recording:
+        from .data.readers import read_recording
+        from .modeling import RelConFeatureExtractor
+
+        recording = read_recording(args.check_recording, sampling_rate=args.sampling_rate)
+        extractor = RelConFeatureExtractor.from_pretrained(args.model)
+        check_windows = extractor(recording.values, sampling_rate=recording.sampling_rate, return_tensors="np")[
+            "input_values"
+        ][:64]
+    report = export_model(
+        args.model,
+        args.output,
+        format=args.format,
+        check_windows=check_windows,
+        tolerance=args.tolerance,
+        opset_version=args.opset,
+    )
+    differences = ", ".join(f"{name} {value:.2g}" for name, value in report.max_abs_difference.items())
+    print(f"checked on {report.num_check_windows} windows, largest difference: {differences}")
+    print(report.path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(argv) if argv is not None else sys.argv[1:]
@@ -434,10 +564,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _run_evaluate,
         "push": _run_push,
         "convert": _run_convert,
+        "embed": _run_embed,
+        "export": _run_export,
     }
     try:
         handlers[args.command](args)
-    except (ValueError, FileNotFoundError, HubPushError) as error:
+    except (ValueError, FileNotFoundError, ImportError, HubPushError) as error:
         logger.error(str(error))
         print(f"relcon-hf {args.command}: error: {error}", file=sys.stderr)
         return 2

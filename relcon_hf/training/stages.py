@@ -33,6 +33,8 @@ from ..modeling import (
 
 logger = logging.getLogger(__name__)
 
+RANKING_PRECISIONS = ("auto", "float32", "bfloat16")
+
 
 def candidate_pair_indices(
     batch_size: int, num_candidates: int, device: torch.device
@@ -51,6 +53,30 @@ def candidate_pair_indices(
     between = torch.arange(batch_size, device=device).expand(batch_size, batch_size)[others]
 
     return within, between.view(batch_size, batch_size - 1)
+
+
+def ranking_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """
+    Compute dtype of the ranking passes for a `ranking_precision` setting.
+
+    `"auto"` is bfloat16 on CUDA and float32 elsewhere; `"float32"` and `"bfloat16"` force one. On CPU, bfloat16
+    changed the candidate order of most anchors and was not reliably faster in `benchmarks/ranking_precision.py`
+    (2-core Xeon with AMX, under load), so float32 stays the CPU default.
+    """
+    if precision not in RANKING_PRECISIONS:
+        raise ValueError(
+            f"`ranking_precision` must be one of {', '.join(RANKING_PRECISIONS)}, got {precision!r}. Use 'auto' for "
+            "bfloat16 on GPUs and float32 elsewhere."
+        )
+    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return torch.float32
+
+
+def ranking_autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Autocast context of the ranking passes. For float32 it turns autocast off, even inside a bf16 step."""
+    dtype = ranking_dtype(device, precision)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
 
 
 @torch.no_grad()
@@ -81,6 +107,62 @@ def rank_candidates(
     )
 
     return distances.view(batch_size, -1)
+
+
+def shared_candidate_indices(
+    num_groups: int, group_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    Index the candidates of every window when the windows of a group are each other's candidates.
+
+    The pool contains `num_groups` groups of `group_size` windows, group after group (pool row `g * group_size + m`),
+    and every window is an anchor.
+
+    Returns:
+        `(within, between)`: `within` of shape `(num_groups * group_size, group_size - 1)` points at the other
+        windows of the anchor's group; `between` of shape `(num_groups * group_size, num_groups - 1)` points at the
+        first window of every other group, so each anchor has as many between-group candidates as groups in the
+        batch, as in the faithful sampling it has as many as anchors.
+    """
+    num_windows = num_groups * group_size
+    rows = torch.arange(num_windows, device=device)
+    group = rows // group_size
+    mates = group[:, None] * group_size + torch.arange(group_size, device=device)
+    within = mates[mates != rows[:, None]].view(num_windows, group_size - 1)
+
+    leads = torch.arange(num_groups, device=device) * group_size
+    others = leads[None, :].expand(num_windows, num_groups)[group[:, None] != torch.arange(num_groups, device=device)]
+
+    return within, others.view(num_windows, num_groups - 1)
+
+
+@torch.no_grad()
+def rank_shared_candidates(
+    distance_model: RelConDistanceModel, windows: torch.Tensor, chunk_size: int = 64
+) -> torch.Tensor:
+    """
+    Learned distance from every window of a batch of groups to its candidates, as laid out by
+    [`shared_candidate_indices`].
+
+    Args:
+        distance_model ([`RelConDistanceModel`]): The frozen stage-1 distance.
+        windows (`torch.Tensor` of shape `(num_groups, group_size, window_length, 3)`): Windows in g, group by group.
+        chunk_size (`int`): Windows or pairs per distance pass.
+
+    Returns:
+        `torch.Tensor` of shape `(num_groups * group_size, group_size - 1 + num_groups - 1)`: the group mates first,
+        then the first windows of the other groups in batch order.
+    """
+    num_groups, group_size = windows.shape[:2]
+    pool = windows.reshape(-1, *windows.shape[2:])
+    within, between = shared_candidate_indices(num_groups, group_size, windows.device)
+    candidate_index = torch.cat([within, between], dim=1)
+    anchor_index = torch.arange(pool.shape[0], device=windows.device)[:, None].expand_as(candidate_index)
+    distances = distance_model.distances_for_pairs(
+        pool, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size
+    )
+
+    return distances.view(pool.shape[0], -1)
 
 
 @dataclass
@@ -164,6 +246,13 @@ class EncoderTask:
             CPU (larger chunks spent their time in page faults); a GPU is faster with 1024 or more.
         shuffle_buffer_size (`int`): Anchors in the streaming shuffle buffer.
         seed (`int`): Seed of the data order and candidate draws.
+        ranking_precision (`str`): `"auto"` (bfloat16 autocast on CUDA, float32 elsewhere), `"float32"` or
+            `"bfloat16"`; see [`ranking_dtype`].
+        candidate_sharing (`bool`): Make every window of the batch an anchor. Each stream item (a window and its K
+            group mates) becomes K + 1 anchors whose within-group candidates are the other K, and whose
+            between-group candidates are the first windows of the other items. The encoder then runs once per
+            anchor instead of K + 1 times, and a batch of B items trains B x (K + 1) anchors. Off by default, which
+            samples as the RelCon paper does.
     """
 
     shards: str
@@ -174,11 +263,14 @@ class EncoderTask:
     ranking_chunk_size: int = 64
     shuffle_buffer_size: int = 2048
     seed: int = 0
+    candidate_sharing: bool = False
+    ranking_precision: str = "auto"
     name: str = "encoder"
 
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
             raise ValueError(f"`num_candidates` must be at least 1, got {self.num_candidates}.")
+        ranking_dtype(torch.device("cpu"), self.ranking_precision)
         self.manifest = read_manifest(self.shards)
 
     def build_model(self) -> PreTrainedModel:
@@ -228,9 +320,12 @@ class EncoderTask:
     def compute_loss(self, model: torch.nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor:
         anchors = batch["anchor"].to(self.device, non_blocking=True)
         candidates = batch["candidates"].to(self.device, non_blocking=True)
+        if self.candidate_sharing:
+            return self._shared_candidate_loss(model, torch.cat([anchors[:, None], candidates], dim=1))
         batch_size, num_candidates = candidates.shape[:2]
 
-        distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
+        with ranking_autocast(self.device, self.ranking_precision):
+            distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
 
         # One encoder pass over anchors and group candidates; the other anchors double as between-group candidates.
         windows = torch.cat([anchors, candidates.reshape(-1, *candidates.shape[2:])])
@@ -241,6 +336,23 @@ class EncoderTask:
         return relative_contrastive_loss(
             embeddings[:batch_size], candidate_embeddings, distances, temperature=self.temperature
         )
+
+    def _shared_candidate_loss(self, model: torch.nn.Module, groups: torch.Tensor) -> torch.Tensor:
+        """Loss of `groups` of shape `(num_groups, group_size, window_length, 3)` with every window an anchor."""
+        num_groups, group_size = groups.shape[:2]
+        if num_groups < 2:
+            raise ValueError(
+                f"Candidate sharing needs at least 2 groups per batch for between-group candidates, got {num_groups}. "
+                "Raise the batch size."
+            )
+        with ranking_autocast(self.device, self.ranking_precision):
+            distances = rank_shared_candidates(self.ranker, groups, self.ranking_chunk_size)
+
+        embeddings = model(input_values=groups.reshape(-1, *groups.shape[2:])).pooler_output
+        within, between = shared_candidate_indices(num_groups, group_size, embeddings.device)
+        candidate_embeddings = embeddings[torch.cat([within, between], dim=1)]
+
+        return relative_contrastive_loss(embeddings, candidate_embeddings, distances, temperature=self.temperature)
 
     def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None:
         _feature_extractor(self.manifest).save_pretrained(output_dir)
