@@ -75,7 +75,13 @@ def check_value_range(input_values: torch.Tensor, name: str = "input_values") ->
     Without this check NaN input gives NaN embeddings and no error. The check reduces the whole tensor to one
     number, which on a GPU waits for the values to be computed (one device synchronisation per call).
     """
-    peak = float(input_values.detach().abs().amax()) if input_values.numel() else 0.0
+    if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+        # A traced graph cannot branch on tensor values; an exported model leaves the check to its caller.
+        return
+    values = input_values.detach()
+    if not values.is_floating_point():
+        values = values.double()  # abs() of the smallest int32 or int64 overflows and stays negative
+    peak = float(values.abs().amax()) if values.numel() else 0.0
     if not math.isfinite(peak):
         non_finite = ~torch.isfinite(input_values.detach())
         windows = non_finite.flatten(1).any(dim=1).nonzero().flatten()
