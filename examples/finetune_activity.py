@@ -2,7 +2,7 @@
 
     python examples/finetune_activity.py runs/watch/encoder runs/watch-har --recording wrist.csv --sampling-rate 50
 
-The training data is a dataset that `relcon-hf evaluate` knows (default: the seglearn watch exercises; WISDM with
+The training data is a dataset that `relcon-hf evaluate` can load (default: the seglearn watch exercises; WISDM with
 `--dataset wisdm --data-path FOLDER`). To score the protocol first, run
 `relcon-hf evaluate --model runs/watch/encoder --dataset watch --protocol finetune --output-dir results`.
 """
@@ -38,7 +38,7 @@ def main() -> None:
     if args.recording is None:
         return
 
-    # 2. Label a new recording: the saved folder holds the model, its label names and the feature extractor.
+    # 2. Label a new recording: the saved folder contains the model, its label names and the feature extractor.
     model = AutoModelForSequenceClassification.from_pretrained(args.output_dir).eval()
     extractor = AutoFeatureExtractor.from_pretrained(args.output_dir)
     recording = read_recording(args.recording, sampling_rate=args.sampling_rate)

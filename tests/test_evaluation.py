@@ -179,7 +179,8 @@ def test_regression_probes_predict_in_target_units(magnitude_dataset, tiny_encod
     results = outcome.results
     assert results["problem_type"] == "regression"
     targets = {(metric["name"], metric["target"]) for metric in results["metrics"]}
-    assert ("mae", "magnitude_mean") in targets and ("pearson_r", "magnitude_std") in targets
+    assert ("mae", "magnitude_mean") in targets
+    assert ("pearson_r", "magnitude_std") in targets
     predictions = np.concatenate([fold.predictions for fold in outcome.predictions])
     truth = np.concatenate([magnitude_dataset.targets[fold.test] for fold in outcome.predictions])
     # In g, not standardised: the mean prediction is near the mean magnitude (about 1 g at rest).
@@ -210,7 +211,9 @@ def test_window_stream_gives_ranks_equal_disjoint_shares():
     first = [int(item["labels"]) for item in stream]
     stream.set_epoch(1)
     second = [int(item["labels"]) for item in stream]
-    assert sorted(first) == sorted(second) == list(range(11)) and first != second
+    assert sorted(first) == list(range(11))
+    assert sorted(second) == list(range(11))
+    assert first != second
     fixed = WindowStream(windows, targets, rows, shuffle=False)
     assert [int(item["labels"]) for item in fixed] == list(range(11))
     validation = [
@@ -237,7 +240,7 @@ def test_finetune_and_scratch_run_through_the_training_loop(small_watch, tiny_en
         assert 0 <= fold["macro_f1"] <= 1
 
 
-def test_saved_head_loads_with_auto_class_and_names_labels(small_watch, tiny_encoder_dir, tmp_path):
+def test_saved_head_loads_with_auto_class(small_watch, tiny_encoder_dir, tmp_path):
     settings = EvaluationSettings(protocol="finetune", epochs=1, batch_size=32)
     outcome = run_evaluation(
         tiny_encoder_dir, small_watch, replace(settings, protocol="linear-probe", max_folds=1), work_dir=tmp_path
@@ -253,7 +256,8 @@ def test_saved_head_loads_with_auto_class_and_names_labels(small_watch, tiny_enc
         logits = model(torch.from_numpy(small_watch.windows[:5])).logits
     names = [model.config.id2label[int(index)] for index in logits.argmax(-1)]
     assert set(names) <= set(small_watch.label_names)
-    assert (save_dir / "README.md").exists() and (save_dir / RESULTS_FILE).exists()
+    assert (save_dir / "README.md").exists()
+    assert (save_dir / RESULTS_FILE).exists()
     assert not (save_dir / "best").exists()
 
 
@@ -327,7 +331,9 @@ def test_cli_names_known_datasets_for_an_unknown_one(tiny_encoder_dir, tmp_path,
     )
     assert code == 2
     error = capsys.readouterr().err
-    assert "Unknown dataset 'wisdmm'" in error and "wisdm" in error and "pamap2-hand" in error
+    assert "Unknown dataset 'wisdmm'" in error
+    assert "watch, wisdm." in error
+    assert "pamap2-hand" in error
 
 
 def write_pamap2_from_watch(folder, watch_corpus, subjects):
@@ -355,7 +361,7 @@ def write_pamap2_from_watch(folder, watch_corpus, subjects):
         (folder / f"subject{number}.dat").write_text("\n".join(lines) + "\n")
 
 
-def test_cli_evaluates_a_benchmark_loader_with_z_scored_inputs(watch_corpus, tiny_encoder_dir, tmp_path, capsys):
+def test_cli_evaluates_z_scored_benchmark(watch_corpus, tiny_encoder_dir, tmp_path, capsys):
     write_pamap2_from_watch(
         tmp_path / "PAMAP2_Dataset" / "Protocol", watch_corpus, sorted(set(watch_corpus.subject_ids))[:5]
     )

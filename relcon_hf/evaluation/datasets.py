@@ -206,7 +206,7 @@ def load_watch_exercises(
     path: str | None = None, *, window_length: int = 256, hop_length: int = 128
 ) -> EvaluationDataset:
     """
-    The seglearn smartwatch exercises: 7 shoulder exercises of 10 subjects, 50 Hz resampled to 100 Hz.
+    Load the seglearn smartwatch exercises: 7 shoulder exercises of 10 subjects, 50 Hz resampled to 100 Hz.
 
     Args:
         path (`str`, *optional*): The `watch_dataset.npy` file; by default the copy installed with seglearn.

@@ -160,8 +160,8 @@ def train_head(
     )
 
     def build() -> PreTrainedModel:
-        # The head is always new (seeded by the loop); only the encoder's weights come from `model_dir`, which may
-        # be an encoder or an earlier task head.
+        # The head is always new and seeded by the loop. Only the encoder's weights come from `model_dir`, which
+        # may be an encoder or an earlier task head.
         model = RelConForSequenceClassification(config)
         if settings.protocol != "scratch":
             model.relcon.load_state_dict(RelConModel.from_pretrained(model_dir).state_dict())

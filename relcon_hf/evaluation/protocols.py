@@ -49,7 +49,7 @@ class EvaluationSettings:
         validation_fraction (`float`): Share of each fold's non-test subjects held out for validation (at least one).
         max_folds (`int`, *optional*): Run only the first this many folds, to fit a compute budget.
         random_init (`bool`): Probe a randomly initialised encoder of the same architecture instead of the
-            checkpoint's weights (the probes' baseline; the `scratch` protocol is the fine-tuning one).
+            checkpoint's weights. This is the probes' baseline; the fine-tuning baseline is the `scratch` protocol.
         l2_grid (`tuple[float, ...]`): Inverse L2 strengths `C` of the logistic regression (for regression, ridge
             `alpha = 1 / C`).
         mlp_hidden_size (`int`): Hidden width of the MLP probe and of the fine-tuned head.
@@ -289,7 +289,7 @@ def check_window_length(config: RelConConfig, dataset: EvaluationDataset) -> Non
 
 
 def dataset_targets(dataset: EvaluationDataset) -> np.ndarray:
-    """The labels (classification) or the targets (regression) of every window."""
+    """Return the labels (classification) or the targets (regression) of every window."""
     values = dataset.labels if dataset.task == "classification" else dataset.targets
     assert values is not None  # checked by EvaluationDataset
     return values
@@ -519,9 +519,11 @@ def head_config(
     input_std: np.ndarray | None,
 ) -> RelConConfig:
     """
-    The configuration of a `RelConForSequenceClassification` for `dataset`: the encoder's architecture, an MLP
-    head, `id2label` naming the classes or targets, and the standardisation of targets (computed on `target_rows`)
-    and inputs, so the model's outputs come out in physical units from raw windows.
+    Build the configuration of a `RelConForSequenceClassification` for `dataset`.
+
+    It keeps the encoder's architecture and adds an MLP head, `id2label` naming the classes or targets, and the
+    standardisation of targets (computed on `target_rows`) and inputs. The model's outputs then come out in physical
+    units from raw windows.
     """
     config_dict = encoder_config.to_dict()
     for key in (
