@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare import peak_resident_mib, write_recording  # noqa: E402
 
 from relcon_hf import RelConConfig, RelConFeatureExtractor, RelConModel  # noqa: E402
+from relcon_hf.allocator import retain_freed_memory  # noqa: E402
 from relcon_hf.data import read_recording  # noqa: E402
 from relcon_hf.embedding import embed_recordings  # noqa: E402
 from relcon_hf.pipeline import load_preset  # noqa: E402
@@ -134,6 +135,8 @@ def main() -> None:
     parser.add_argument("--embed-once", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # As the training loop and `relcon-hf embed` do; RELCON_HF_RETAIN_FREED_MEMORY=0 measures glibc's defaults.
+    print(f"freed memory retained: {retain_freed_memory()}")
     if args.embed_once:
         embed_once(args.embed_once, args.model)
         return

@@ -19,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from relcon_hf import RelConConfig, RelConModel
+from relcon_hf.allocator import retain_freed_memory
 from relcon_hf.pipeline import load_preset
 
 
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args()
+    # As the training loop and `relcon-hf embed` do; RELCON_HF_RETAIN_FREED_MEMORY=0 measures glibc's defaults.
+    print(f"freed memory retained: {retain_freed_memory()}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

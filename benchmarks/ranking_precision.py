@@ -17,6 +17,7 @@ import time
 import torch
 
 from relcon_hf import RelConDistanceConfig, RelConDistanceModel, RelConFeatureExtractor
+from relcon_hf.allocator import retain_freed_memory
 from relcon_hf.data import load_watch_corpus
 from relcon_hf.pipeline import load_preset
 from relcon_hf.training.stages import rank_candidates, ranking_autocast
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ranking-chunk-size", type=int, default=64)
     args = parser.parse_args()
+    # As the training loop and `relcon-hf embed` do; RELCON_HF_RETAIN_FREED_MEMORY=0 measures glibc's defaults.
+    print(f"freed memory retained: {retain_freed_memory()}")
     torch.manual_seed(0)
     preset = load_preset(args.preset)
     batch_size, num_candidates = preset["encoder"]["batch_size"], preset["encoder"]["num_candidates"]

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .allocator import retain_freed_memory
 from .hub.push import HubPushError
 
 
@@ -567,6 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "embed": _run_embed,
         "export": _run_export,
     }
+    if args.command in ("pretrain-distance", "pretrain", "evaluate", "embed"):
+        retain_freed_memory()
     try:
         handlers[args.command](args)
     except (ValueError, FileNotFoundError, ImportError, HubPushError) as error:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from .allocator import retain_freed_memory
 from .data.readers import Recording, _check_path_and_format, iter_recording_chunks, recording_stem
 from .data.windowing import FLAG_REASONS, RecordingWindows, window_clean_recording
 from .modeling import RelConConfig, RelConFeatureExtractor, RelConForSequenceClassification, RelConModel
@@ -227,6 +228,7 @@ def embed_recordings(
     for path in paths:
         _check_path_and_format(Path(path), read_options.get("format"))
 
+    retain_freed_memory()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     options = {

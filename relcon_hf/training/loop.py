@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_scheduler
 
+from ..allocator import retain_freed_memory
 from .checkpoints import copy_folder, fsync_file, replace_folder, verify_checkpoint_files, write_file_list
 from .trackers import JSONLinesTracker
 
@@ -210,6 +211,8 @@ def run_training(task: TrainingTask, settings: TrainingSettings) -> TrainingResu
         [`TrainingResult`]: the output folder, the step count and the losses.
     """
     output_dir = Path(settings.output_dir)
+    # Without this, a CPU step re-maps (and the kernel zeroes) its activations on every step.
+    retain_freed_memory()
 
     # 1. Accelerator, trackers and seed.
     trackers: list[Any] = [
