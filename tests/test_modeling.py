@@ -297,3 +297,27 @@ def test_head_loads_over_encoder_checkpoint(tmp_path):
     assert not loading_info["unexpected_keys"]
     with torch.no_grad():
         assert torch.equal(encoder(windows).pooler_output, classifier.eval()(windows).embeddings)
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("length", [256, 203])
+def test_cpu_inference_layout_matches_conv1d(real_windows, training, length):
+    """Without autograd the stages run as channels-last 2-D convolutions; the result equals the Conv1d path."""
+    torch.manual_seed(0)
+    # The kernel sizes 3 and 4 of `tiny_config` cover the symmetric and the asymmetric padding.
+    model = RelConModel(tiny_config()).train(training)
+    windows = real_windows[:, :length]
+    expected_model = RelConModel(model.config).train(training)
+    expected_model.load_state_dict(model.state_dict())
+
+    with torch.enable_grad():
+        expected = expected_model(windows, output_hidden_states=True)
+    with torch.no_grad():
+        result = model(windows, output_hidden_states=True)
+
+    torch.testing.assert_close(result.pooler_output, expected.pooler_output.detach(), rtol=1e-5, atol=1e-5)
+    for hidden, expected_hidden in zip(result.hidden_states, expected.hidden_states, strict=True):
+        torch.testing.assert_close(hidden, expected_hidden.detach(), rtol=1e-5, atol=1e-5)
+    # In training mode both paths update the BatchNorm running statistics alike.
+    for (name, buffer), expected_buffer in zip(model.named_buffers(), expected_model.buffers(), strict=True):
+        torch.testing.assert_close(buffer, expected_buffer, rtol=1e-5, atol=1e-6, msg=name)
