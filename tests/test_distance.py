@@ -34,7 +34,7 @@ def subject_windows(watch_corpus):
 
 @pytest.mark.parametrize("scale", [0.01, 1.0, 30.0])
 def test_sparsemax_matches_full_sort(scale):
-    # Scale 0.01 spreads the support over all 300 scores, past the top-64 fast path.
+    # Scale 0.01 spreads the support over all 300 scores, past the top-32 fast path.
     scores = torch.randn(5, 7, 300, generator=torch.Generator().manual_seed(0)) * scale
 
     result = sparsemax(scores)
