@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from relcon_hf import RelConDistanceConfig, RelConDistanceModel
+from relcon_hf.allocator import retain_freed_memory
 from relcon_hf.data import prepare_watch
 from relcon_hf.pipeline import load_preset
 from relcon_hf.training.stages import EncoderTask
@@ -33,13 +34,18 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ranking-chunk-size", type=int, default=64)
+    parser.add_argument(
+        "--sharing-groups", type=int, help="Items (groups of K + 1 windows) per sharing batch (default: B // (K + 1))."
+    )
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args()
+    # As the training loop and `relcon-hf embed` do; RELCON_HF_RETAIN_FREED_MEMORY=0 measures glibc's defaults.
+    print(f"freed memory retained: {retain_freed_memory()}")
     torch.manual_seed(0)
     preset = load_preset(args.preset)
     section = preset["encoder"]
     batch_size, num_candidates = section["batch_size"], section["num_candidates"]
-    num_groups = max(2, batch_size // (num_candidates + 1))
+    num_groups = args.sharing_groups or max(2, batch_size // (num_candidates + 1))
 
     with tempfile.TemporaryDirectory() as folder:
         shards, distance_dir = Path(folder) / "shards", Path(folder) / "distance"
@@ -79,7 +85,7 @@ def main() -> None:
                     timings[name].append(time.perf_counter() - start)
             print(f"step {repeat} done, load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    result = {"preset": args.preset, "load_average": os.getloadavg(), "modes": {}}
+    result = {"preset": args.preset, "sharing_groups": num_groups, "load_average": os.getloadavg(), "modes": {}}
     print()
     print(f"| mode ({args.preset}, K {num_candidates}) | anchors per step | windows encoded | step s | anchors/s |")
     print("|---|---|---|---|---|")

@@ -56,6 +56,10 @@ def merge_settings(base: dict, override: dict) -> dict:
     return merged
 
 
+# Options of the `encoder` section that go to `EncoderTask` rather than to the training loop.
+_ENCODER_TASK_KEYS = ("num_candidates", "temperature", "ranking_chunk_size", "ranking_precision", "candidate_sharing")
+
+
 def _allowed_keys() -> dict[str, set[str]]:
     """Return the keys each section of a settings file may contain, read from the code that consumes them."""
     loop_keys = {item.name for item in dataclasses.fields(TrainingSettings)} - {"output_dir", "shards", "seed"}
@@ -64,7 +68,7 @@ def _allowed_keys() -> dict[str, set[str]]:
     return {
         "prepare": prepare_keys,
         "distance": loop_keys | {"model"},
-        "encoder": loop_keys | {"model", "num_candidates", "temperature", "ranking_chunk_size"},
+        "encoder": loop_keys | {"model", *_ENCODER_TASK_KEYS},
         "probe": probe_keys,
         "distance.model": {item.name for item in dataclasses.fields(RelConDistanceConfig)},
         "encoder.model": {item.name for item in dataclasses.fields(RelConConfig)},
@@ -130,7 +134,7 @@ class PipelineResult:
 def stage_settings(section: dict, output_dir: Path, shards: Path, seed: int) -> tuple[TrainingSettings, dict]:
     """Split a preset section into loop settings and stage-specific options."""
     section = dict(section)
-    stage_keys = ("model", "num_candidates", "temperature", "ranking_chunk_size")
+    stage_keys = ("model", *_ENCODER_TASK_KEYS)
     stage_options = {key: section.pop(key) for key in stage_keys if key in section}
     settings = TrainingSettings(output_dir=str(output_dir), shards=str(shards), seed=seed, **section)
     return settings, stage_options
@@ -173,6 +177,19 @@ def run_pipeline(
     # 2. Stage 1: the learned distance, reused when a previous run completed it.
     stage_results: dict[str, TrainingResult | dict] = {}
     distance_dir = Path(distance_model) if distance_model else run_dir / "distance"
+    # The stage-2 task checks its options now, so a bad value stops the job before stage 1 trains.
+    _, options = stage_settings(settings["encoder"], run_dir / "encoder", shard_dir, seed)
+    encoder_task = EncoderTask(
+        str(shard_dir),
+        str(distance_dir),
+        num_candidates=options.get("num_candidates", 20),
+        temperature=options.get("temperature", 0.1),
+        model_overrides=options.get("model", {}),
+        ranking_chunk_size=options.get("ranking_chunk_size", 64),
+        ranking_precision=options.get("ranking_precision", "auto"),
+        candidate_sharing=options.get("candidate_sharing", False),
+        seed=seed,
+    )
     if distance_model:
         logger.info(f"Using the distance model in {distance_dir}")
     elif (distance_dir / "training_summary.json").exists():
@@ -192,16 +209,7 @@ def run_pipeline(
     if encoder_section.get("resume_from") == "latest" and not list_checkpoints(encoder_dir):
         logger.info(f"No stage-2 checkpoint in {encoder_dir} yet; stage 2 starts from the beginning.")
         encoder_section.pop("resume_from")
-    encoder_settings, options = stage_settings(encoder_section, encoder_dir, shard_dir, seed)
-    encoder_task = EncoderTask(
-        str(shard_dir),
-        str(distance_dir),
-        num_candidates=options.get("num_candidates", 20),
-        temperature=options.get("temperature", 0.1),
-        model_overrides=options.get("model", {}),
-        ranking_chunk_size=options.get("ranking_chunk_size", 64),
-        seed=seed,
-    )
+    encoder_settings, _ = stage_settings(encoder_section, encoder_dir, shard_dir, seed)
     stage_results["encoder"] = run_training(encoder_task, encoder_settings)
 
     # 4. Linear probe and model cards, once, on the main process.
@@ -212,7 +220,9 @@ def run_pipeline(
             write_probe_results(probe, run_dir)
         elif run_probe:
             logger.info("Skipping the linear probe: the shards carry no labels.")
-        write_model_cards(encoder_dir, distance_dir, manifest, probe, encoder_task.num_candidates)
+        write_model_cards(
+            encoder_dir, distance_dir, manifest, probe, encoder_task.num_candidates, encoder_task.candidate_sharing
+        )
     state.wait_for_everyone()
 
     return PipelineResult(
@@ -285,7 +295,12 @@ def write_probe_results(probe: dict, run_dir: Path) -> None:
 
 
 def write_model_cards(
-    encoder_dir: Path, distance_dir: Path, manifest: dict, probe: dict | None, num_candidates: int
+    encoder_dir: Path,
+    distance_dir: Path,
+    manifest: dict,
+    probe: dict | None,
+    num_candidates: int,
+    candidate_sharing: bool = False,
 ) -> None:
     """Rewrite the encoder's README.md model card with the data details and the probe results of the run."""
     encoder_summary = _read_json(encoder_dir / "training_summary.json")
@@ -303,6 +318,7 @@ def write_model_cards(
         probe=probe,
         data_details=data_details,
         num_candidates=num_candidates,
+        candidate_sharing=candidate_sharing,
     )
     card.save(encoder_dir / "README.md")
 

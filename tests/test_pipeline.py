@@ -340,3 +340,48 @@ def test_pipeline_resume_latest_continues_stage_one(tmp_path, watch_shards):
     assert steps_after_resume == [4, 6]
     assert json.loads((run_dir / "distance" / "training_summary.json").read_text())["completed_steps"] == 6
     assert json.loads((run_dir / "encoder" / "training_summary.json").read_text())["completed_steps"] == 4
+
+
+@pytest.mark.parametrize(
+    "encoder_section, message",
+    [
+        ({"candidate_sharing": "yes"}, "`candidate_sharing` must be true or false, got 'yes'"),
+        ({"ranking_precision": "fp16"}, "`ranking_precision` must be one of auto, float32, bfloat16, got 'fp16'"),
+    ],
+)
+def test_bad_stage_two_option_stops_before_stage_one(tmp_path, watch_shards, capsys, encoder_section, message):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"encoder": encoder_section}))
+
+    exit_code = main(
+        ["pretrain", "--shards", str(watch_shards), "--config", str(config), "--output-dir", str(tmp_path / "run")]
+    )
+
+    assert exit_code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "distance").exists()
+
+
+def test_candidate_sharing_from_a_settings_file(tiny_run, tmp_path, watch_shards):
+    """`candidate_sharing` and `ranking_precision` in `--config` reach stage 2 and are recorded in the run."""
+    settings = json.loads(json.dumps(TINY_RUN))
+    settings["encoder"].update(candidate_sharing=True, ranking_precision="float32", batch_size=3)
+    config = tmp_path / "sharing.json"
+    config.write_text(json.dumps(settings))
+    run_dir = tmp_path / "run"
+    distance_dir = tiny_run[0] / "distance"
+
+    exit_code = main(
+        ["pretrain", "--shards", str(watch_shards), "--distance-model", str(distance_dir), "--config", str(config)]
+        + ["--output-dir", str(run_dir)]
+    )
+
+    assert exit_code == 0
+    summary = json.loads((run_dir / "encoder" / "training_summary.json").read_text())
+    assert summary["sampling"] == {
+        "num_candidates": 4,
+        "temperature": 0.1,
+        "candidate_sharing": True,
+        "ranking_precision": "float32",
+    }
+    assert "every window is an anchor" in (run_dir / "encoder" / "README.md").read_text()

@@ -105,6 +105,7 @@ def encoder_card(
     dataset_description: str = WATCH_DATASET_DESCRIPTION,
     data_details: str = "",
     num_candidates: int | None = None,
+    candidate_sharing: bool = False,
 ) -> ModelCard:
     """
     Fill the encoder template from a run's summaries.
@@ -119,6 +120,8 @@ def encoder_card(
         dataset_description (`str`): One phrase naming the pre-training data.
         data_details (`str`): Sentences on windows, grouping and the subject split.
         num_candidates (`int`, *optional*): K, within-group candidates per anchor.
+        candidate_sharing (`bool`, *optional*, defaults to `False`): Whether every window of a batch was an anchor
+            (`EncoderTask(candidate_sharing=True)`); the card then describes that sampling.
 
     Returns:
         `huggingface_hub.ModelCard`.
@@ -148,7 +151,13 @@ def encoder_card(
         )
     else:
         distance_description = "a distance model trained separately (see its own card)."
-    candidates = f"K = {num_candidates} within-group candidates per anchor plus the other anchors of the batch, "
+    if candidate_sharing and num_candidates:
+        candidates = (
+            f"groups of K + 1 = {num_candidates + 1} windows in which every window is an anchor with the other K as "
+            "within-group candidates and the first window of each other group as between-group candidates, "
+        )
+    else:
+        candidates = f"K = {num_candidates} within-group candidates per anchor plus the other anchors of the batch, "
     encoder_description = (
         "relative contrastive loss with temperature 0.1 over "
         + (candidates if num_candidates else "")

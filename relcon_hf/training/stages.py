@@ -270,6 +270,11 @@ class EncoderTask:
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
             raise ValueError(f"`num_candidates` must be at least 1, got {self.num_candidates}.")
+        if not isinstance(self.candidate_sharing, bool):
+            raise ValueError(
+                f"`candidate_sharing` must be true or false, got {self.candidate_sharing!r}. Write it as a JSON "
+                "boolean, without quotes."
+            )
         ranking_dtype(torch.device("cpu"), self.ranking_precision)
         self.manifest = read_manifest(self.shards)
 
@@ -356,6 +361,13 @@ class EncoderTask:
 
     def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None:
         _feature_extractor(self.manifest).save_pretrained(output_dir)
+        # Recorded in training_summary.json (written after this call), so a run says how its anchors were sampled.
+        summary["sampling"] = {
+            "num_candidates": self.num_candidates,
+            "temperature": self.temperature,
+            "candidate_sharing": self.candidate_sharing,
+            "ranking_precision": self.ranking_precision,
+        }
         distance_summary_path = Path(self.distance_model) / "training_summary.json"
         distance_summary = json.loads(distance_summary_path.read_text()) if distance_summary_path.exists() else None
         card = encoder_card(
@@ -364,6 +376,7 @@ class EncoderTask:
             distance_summary=distance_summary,
             distance_config=self.ranker.config,
             num_candidates=self.num_candidates,
+            candidate_sharing=self.candidate_sharing,
         )
         card.save(output_dir / "README.md")
 
