@@ -4,7 +4,7 @@
     RELCON_HF_RETAIN_FREED_MEMORY=0 python benchmarks/allocator.py
 
 Runs forward and backward of the preset's encoder in training mode on random windows, as the stage-2 encoder pass
-does (1,344 windows is B x (K + 1) for the `paper` preset), and prints for each step the seconds of the forward and
+does (1,344 windows is B x (K + 1) for the `paper` preset). For each step it prints the seconds of the forward and
 of the backward and the minor page faults. Run it once with and once without the environment variable: the
 setting is fixed for the life of a process.
 """

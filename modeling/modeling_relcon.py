@@ -204,7 +204,7 @@ class RelConStem(nn.Module):
 
 def _use_channels_last(hidden_states: torch.Tensor) -> bool:
     """
-    Whether the residual stages run as 2-D channels-last convolutions: CPU inference outside tracing and export.
+    Decide whether the residual stages run as 2-D channels-last convolutions: CPU inference outside tracing and export.
 
     oneDNN's channels-last 2-D convolution ran the `paper` encoder's inference forward 21 % faster than `Conv1d` on a
     Xeon (docs/benchmarks.md) with outputs equal to 2e-7. Its backward was slower, so training keeps `Conv1d`.

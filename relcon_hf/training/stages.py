@@ -361,7 +361,7 @@ class EncoderTask:
 
     def save_artifacts(self, model: PreTrainedModel, output_dir: Path, summary: dict) -> None:
         _feature_extractor(self.manifest).save_pretrained(output_dir)
-        # Recorded in training_summary.json (written after this call), so a run says how its anchors were sampled.
+        # Recorded in training_summary.json (written after this call), so a run records how its anchors were sampled.
         summary["sampling"] = {
             "num_candidates": self.num_candidates,
             "temperature": self.temperature,
