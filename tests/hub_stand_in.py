@@ -52,6 +52,8 @@ class StandInHub:
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[RecordedRequest] = []
         self.commits: list[dict] = []
+        # One-shot answers that replace the normal one: (method, path regex, status, body), used once in order.
+        self.faults: list[tuple[str, str, int, bytes]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -132,6 +134,10 @@ def _handler_for(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                 hub.requests.append(
                     RecordedRequest(self.command, path, query, self.headers.get("Authorization"), body)
                 )
+                for index, (method, pattern, status, fault_body) in enumerate(hub.faults):
+                    if method == self.command and re.fullmatch(pattern, path):
+                        del hub.faults[index]
+                        return self._send(status, body=fault_body)
                 for pattern, method, handler in ROUTES:
                     match = re.fullmatch(pattern, path)
                     if match and method == self.command:

@@ -770,3 +770,27 @@ def test_convert_rejects_unknown_state_dict(tmp_path, capsys):
 
     assert exit_code == 2
     assert "first keys: layer.weight" in capsys.readouterr().err
+
+
+def test_push_server_error_names_next_step(hub, publishable, capsys):
+    hub.faults.append(("POST", r"/api/models/alice/relcon-tiny/commit/main", 500, b'{"error": "Internal Error"}'))
+
+    exit_code = main(["push", str(publishable), "--repo-id", "alice/relcon-tiny"])
+
+    assert exit_code == 2
+    error = capsys.readouterr().err
+    assert "answered HTTP 500" in error
+    assert "run the push again" in error
+    assert hub.commits == []
+
+
+def test_push_unreadable_answer_is_reported(hub, publishable, capsys):
+    # A 200 answer without the commit fields that huggingface_hub reads.
+    hub.faults.append(("POST", r"/api/models/alice/relcon-tiny/commit/main", 200, b"{}"))
+
+    exit_code = main(["push", str(publishable), "--repo-id", "alice/relcon-tiny"])
+
+    assert exit_code == 2
+    error = capsys.readouterr().err
+    assert "with a body that huggingface_hub could not read (KeyError" in error
+    assert "HF_ENDPOINT" in error

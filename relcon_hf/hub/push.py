@@ -232,7 +232,11 @@ def _describe_http_error(error: HfHubHTTPError, repo_id: str, endpoint: str) -> 
             f"Repository {repo_id} was not found at {endpoint}, or the token may not see it (HTTP {status}). "
             "Check the repository id and that the token has access."
         )
-    return f"The Hub at {endpoint} answered HTTP {status} while pushing to {repo_id}: {server_message}."
+    return (
+        f"The Hub at {endpoint} answered HTTP {status} while pushing to {repo_id}: {server_message}. A commit is "
+        "all or nothing, so no partial upload is left. Check HF_ENDPOINT and the Hub's status page, then run the push "
+        "again."
+    )
 
 
 def push_checkpoint(
@@ -332,6 +336,14 @@ def push_checkpoint(
         raise HubPushError(f"HF_HUB_OFFLINE is set, so nothing can be sent to the Hub ({error}). Unset it.") from None
     except HfHubHTTPError as error:
         raise HubPushError(_describe_http_error(error, repo_id, api.endpoint)) from error
+    except (KeyError, json.JSONDecodeError) as error:
+        # huggingface_hub reads fixed JSON fields from successful answers; a proxy or a server that is not a Hub
+        # can answer 200 with a body that lacks them.
+        raise HubPushError(
+            f"The server at {api.endpoint} answered the push to {repo_id} with a body that huggingface_hub could not "
+            f"read ({type(error).__name__}: {error}). Check that HF_ENDPOINT points to a Hugging Face Hub and that no "
+            "proxy rewrites its answers, then run the push again."
+        ) from error
     except httpx2.TransportError as error:
         try:
             url = f" for {error.request.method} {error.request.url}"
