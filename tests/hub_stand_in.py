@@ -52,7 +52,7 @@ class StandInHub:
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[RecordedRequest] = []
         self.commits: list[dict] = []
-        # One-shot answers that replace the normal one: (method, path regex, status, body), used once in order.
+        # One-shot responses that replace the normal one: (method, path regex, status, body), used once in order.
         self.faults: list[tuple[str, str, int, bytes]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))

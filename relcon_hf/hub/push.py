@@ -337,12 +337,12 @@ def push_checkpoint(
     except HfHubHTTPError as error:
         raise HubPushError(_describe_http_error(error, repo_id, api.endpoint)) from error
     except (KeyError, json.JSONDecodeError) as error:
-        # huggingface_hub reads fixed JSON fields from successful answers; a proxy or a server that is not a Hub
-        # can answer 200 with a body that lacks them.
+        # huggingface_hub reads fixed JSON fields from successful responses. A proxy or a server that is not a Hub
+        # can respond 200 with a body that lacks them.
         raise HubPushError(
-            f"The server at {api.endpoint} answered the push to {repo_id} with a body that huggingface_hub could not "
-            f"read ({type(error).__name__}: {error}). Check that HF_ENDPOINT points to a Hugging Face Hub and that no "
-            "proxy rewrites its answers, then run the push again."
+            f"The server at {api.endpoint} responded to the push to {repo_id} with a body that huggingface_hub "
+            f"could not read ({type(error).__name__}: {error}). Check that HF_ENDPOINT points to a Hugging Face Hub "
+            "and that no proxy rewrites its responses, then run the push again."
         ) from error
     except httpx2.TransportError as error:
         try:
