@@ -208,6 +208,10 @@ def test_task_head_card_needs_results(encoder_dir, tmp_path):
         ({"metrics": [{"name": "mae", "value": "0.1"}]}, "`metrics[0].value` must be a finite number"),
         ({"metrics": [{"name": "mae", "value": 0.1, "std": float("nan")}]}, "`metrics[0].std`"),
         ({"task": ""}, "`task` must be a non-empty string"),
+        (
+            {"metrics": [{"name": "mae", "value": 0.1}, {"name": "mae", "value": 0.2}]},
+            "`metrics[1]` repeats mae from `metrics[0]`",
+        ),
     ],
 )
 def test_evaluation_results_reject_bad_fields(tmp_path, change, message):
