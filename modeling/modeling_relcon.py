@@ -218,11 +218,23 @@ def _use_channels_last(hidden_states: torch.Tensor) -> bool:
     )
 
 
-def _conv_channels_last(conv: nn.Conv1d, hidden_states: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-    """Apply `conv` with (left, right) zero padding to (batch, channels, 1, time) channels-last input."""
+def _conv_channels_last(
+    conv: nn.Conv1d,
+    hidden_states: torch.Tensor,
+    padding: tuple[int, int],
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """
+    Apply `conv` with (left, right) zero padding to (batch, channels, 1, time) channels-last input.
+
+    `weight` and `bias`, when given, replace the layer's own (same shapes), as for a folded BatchNorm.
+    """
     left, right = padding
     widest = max(left, right)
-    output = nn.functional.conv2d(hidden_states, conv.weight.unsqueeze(2), conv.bias, padding=(0, widest))
+    weight = conv.weight if weight is None else weight
+    bias = conv.bias if bias is None else bias
+    output = nn.functional.conv2d(hidden_states, weight.unsqueeze(2), bias, padding=(0, widest))
     if left != right:
         # Symmetric padding by the wider side yields |right - left| extra steps at one end; drop them.
         length = hidden_states.shape[-1] + left + right - conv.kernel_size[0] + 1
@@ -282,8 +294,19 @@ class RelConResidualBlock(nn.Module):
         else:
             residual = _conv_channels_last(self.projection, hidden_states, (0, 0))
         normalized = self.activation(_batch_norm_any_rank(self.norm1, hidden_states))
-        hidden_states = _conv_channels_last(self.conv1, normalized, self.padding)
-        normalized = self.activation(_batch_norm_any_rank(self.norm2, hidden_states))
+        norm2 = self.norm2
+        if self.training or norm2.running_mean is None or norm2.running_var is None:
+            hidden_states = _conv_channels_last(self.conv1, normalized, self.padding)
+            normalized = self.activation(_batch_norm_any_rank(norm2, hidden_states))
+        else:
+            # In evaluation mode norm2 is a fixed affine map of conv1's output, so it folds into conv1's weights.
+            scale = torch.rsqrt(norm2.running_var + norm2.eps)
+            if norm2.weight is not None:
+                scale = scale * norm2.weight
+            bias = norm2.running_mean.neg() if self.conv1.bias is None else self.conv1.bias - norm2.running_mean
+            bias = bias * scale if norm2.bias is None else bias * scale + norm2.bias
+            weight = self.conv1.weight * scale[:, None, None]
+            normalized = self.activation(_conv_channels_last(self.conv1, normalized, self.padding, weight, bias))
         hidden_states = _conv_channels_last(self.conv2, normalized, self.padding)
 
         return hidden_states + residual

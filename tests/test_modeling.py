@@ -306,6 +306,15 @@ def test_cpu_inference_layout_matches_conv1d(real_windows, training, length):
     torch.manual_seed(0)
     # The kernel sizes 3 and 4 of `tiny_config` cover the symmetric and the asymmetric padding.
     model = RelConModel(tiny_config()).train(training)
+    # Statistics and affine parameters away from their initial values, so a wrong BatchNorm fold shows.
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.5)
+            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            torch.nn.init.normal_(module.weight, 1.0, 0.3, generator=generator)
+            torch.nn.init.normal_(module.bias, 0.0, 0.3, generator=generator)
     windows = real_windows[:, :length]
     expected_model = RelConModel(model.config).train(training)
     expected_model.load_state_dict(model.state_dict())
