@@ -348,8 +348,8 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
             candidate_index (`torch.LongTensor` of shape `(num_pairs,)`):
                 Row of `candidate_values` for each pair.
             chunk_size (`int`, *optional*, defaults to 64):
-                Windows or pairs per pass; bounds peak memory. On CPU, 32 to 64 pairs per pass ran fastest (their
-                attention scores stay small enough to reuse memory); on a GPU, larger chunks are faster.
+                Windows or pairs per pass; bounds peak memory (each pair holds a `window_length` x
+                `window_length` float32 score matrix). On a GPU, larger chunks are faster.
 
         Returns:
             `torch.FloatTensor` of shape `(num_pairs,)`: `d(anchor_values[anchor_index[p]],
