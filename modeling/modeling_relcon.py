@@ -202,12 +202,13 @@ class RelConStem(nn.Module):
         return self.pool(self.activation(self.norm(self.conv(hidden_states))))
 
 
-def _use_channels_last(hidden_states: torch.Tensor) -> bool:
+def _use_channels_last(stage: nn.Module, hidden_states: torch.Tensor) -> bool:
     """
-    Decide whether the residual stages run as 2-D channels-last convolutions: CPU inference outside tracing and export.
+    Decide whether a stage runs as 2-D channels-last convolutions: CPU inference outside tracing and export, on plain
+    layers only.
 
     oneDNN's channels-last 2-D convolution ran the `paper` encoder's inference forward 21 % faster than `Conv1d` on a
-    Xeon (docs/benchmarks.md) with outputs equal to 2e-7. Its backward was slower, so training keeps `Conv1d`.
+    Xeon (docs/benchmarks.md) with float32 outputs equal to 2e-7. Its backward was slower, so training keeps `Conv1d`.
     """
     return (
         hidden_states.device.type == "cpu"
@@ -215,7 +216,27 @@ def _use_channels_last(hidden_states: torch.Tensor) -> bool:
         and not torch.jit.is_tracing()
         and not torch.compiler.is_exporting()
         and not torch.compiler.is_compiling()
+        and _has_plain_layers(stage)
     )
+
+
+def _has_plain_layers(stage: nn.Module) -> bool:
+    """
+    Check that no layer of `stage` needs its own `forward` call, which the channels-last path skips.
+
+    That path reads the weights of the `Conv1d` and `BatchNorm1d` layers directly. Forward hooks (feature extraction,
+    legacy weight norm), accelerate's device and offload hooks, which replace an instance's `forward`, and subclasses
+    with their own `forward` (adapters) would then be bypassed, so any of them sends the stage through `Conv1d`.
+    """
+    # Hooks registered for every module with `register_module_forward_hook` and its pre-hook twin.
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        return False
+    for module in stage.modules():
+        if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module):
+            return False
+        if isinstance(module, (nn.Conv1d, nn.BatchNorm1d)) and type(module) not in (nn.Conv1d, nn.BatchNorm1d):
+            return False
+    return True
 
 
 def _conv_channels_last(
@@ -323,7 +344,7 @@ class RelConStage(nn.Module):
         )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if _use_channels_last(hidden_states):
+        if _use_channels_last(self, hidden_states):
             # (batch, channels, time) -> (batch, channels, 1, time) in channels-last memory; a no-op copy from the
             # previous stage, which returns that layout already.
             hidden_states = hidden_states.unsqueeze(2).contiguous(memory_format=torch.channels_last)

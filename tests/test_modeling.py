@@ -330,3 +330,36 @@ def test_cpu_inference_layout_matches_conv1d(real_windows, training, length):
     # In training mode both paths update the BatchNorm running statistics alike.
     for (name, buffer), expected_buffer in zip(model.named_buffers(), expected_model.buffers(), strict=True):
         torch.testing.assert_close(buffer, expected_buffer, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_inference_runs_forward_hooks(real_windows):
+    """A hook on a layer inside a stage still fires without autograd, and the output is the Conv1d one."""
+    torch.manual_seed(0)
+    model = RelConModel(tiny_config()).eval()
+    calls = []
+    model.stages[1].blocks[0].conv1.register_forward_hook(lambda module, args, output: calls.append(output.shape))
+
+    with torch.enable_grad():
+        expected = model(real_windows).pooler_output.detach()
+    with torch.no_grad():
+        result = model(real_windows).pooler_output
+
+    assert len(calls) == 2
+    torch.testing.assert_close(result, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_inference_with_disk_offload(real_windows, tmp_path):
+    """Weights offloaded by accelerate reach the layers through their forward hooks, also under no_grad."""
+    torch.manual_seed(0)
+    RelConModel(tiny_config()).save_pretrained(tmp_path / "model")
+    reference = RelConModel.from_pretrained(tmp_path / "model").eval()
+    device_map = {"stem": "cpu", "stages.0": "cpu", "stages.1": "disk"}
+    offloaded = RelConModel.from_pretrained(
+        tmp_path / "model", device_map=device_map, offload_folder=str(tmp_path / "offload")
+    ).eval()
+
+    with torch.no_grad():
+        result = offloaded(real_windows).pooler_output
+        expected = reference(real_windows).pooler_output
+
+    torch.testing.assert_close(result, expected, rtol=1e-5, atol=1e-5)
