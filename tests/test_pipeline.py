@@ -347,6 +347,10 @@ def test_pipeline_resume_latest_continues_stage_one(tmp_path, watch_shards):
     [
         ({"candidate_sharing": "yes"}, "`candidate_sharing` must be true or false, got 'yes'"),
         ({"ranking_precision": "fp16"}, "`ranking_precision` must be one of auto, float32, bfloat16, got 'fp16'"),
+        ({"temperature": 0}, "`temperature` must be a positive number (0.1 in RelCon), got 0"),
+        ({"ranking_chunk_size": 0}, "`ranking_chunk_size` must be a positive integer, got 0"),
+        ({"num_candidates": "4"}, "`num_candidates` must be a positive integer, got '4'"),
+        ({"model": {"stage_channels": [8, -1, 8]}}, "`stage_channels[1]` must be a positive integer, got -1"),
     ],
 )
 def test_bad_stage_two_option_stops_before_stage_one(tmp_path, watch_shards, capsys, encoder_section, message):

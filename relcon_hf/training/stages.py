@@ -8,6 +8,7 @@ group, plus the other anchors of the batch) and trains the encoder with the rela
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,8 +270,17 @@ class EncoderTask:
     name: str = "encoder"
 
     def __post_init__(self) -> None:
-        if self.num_candidates < 1:
-            raise ValueError(f"`num_candidates` must be at least 1, got {self.num_candidates}.")
+        for key in ("num_candidates", "ranking_chunk_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{key}` must be a positive integer, got {value!r}.")
+        if (
+            isinstance(self.temperature, bool)
+            or not isinstance(self.temperature, (int, float))
+            or not math.isfinite(self.temperature)
+            or self.temperature <= 0
+        ):
+            raise ValueError(f"`temperature` must be a positive number (0.1 in RelCon), got {self.temperature!r}.")
         if not isinstance(self.candidate_sharing, bool):
             raise ValueError(
                 f"`candidate_sharing` must be true or false, got {self.candidate_sharing!r}. Write it as a JSON "
@@ -278,15 +288,19 @@ class EncoderTask:
             )
         ranking_dtype(torch.device("cpu"), self.ranking_precision)
         self.manifest = read_manifest(self.shards)
+        # Builds the config once so that bad `model` overrides fail here, before any training.
+        self._encoder_config()
 
-    def build_model(self) -> PreTrainedModel:
-        config = RelConConfig(
+    def _encoder_config(self) -> RelConConfig:
+        return RelConConfig(
             window_length=self.manifest["window_length"],
             sampling_rate=int(self.manifest["sampling_rate"]),
             num_channels=self.manifest["num_channels"],
             **self.model_overrides,
         )
-        model = RelConModel(config)
+
+    def build_model(self) -> PreTrainedModel:
+        model = RelConModel(self._encoder_config())
         logger.info(f"Encoder: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
         return model
 
