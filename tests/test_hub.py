@@ -783,9 +783,20 @@ def test_push_server_error_names_next_step(hub, publishable, capsys):
 
     assert exit_code == 2
     error = capsys.readouterr().err
-    assert "answered HTTP 500" in error
-    assert "run the push again" in error
+    assert "responded with HTTP 500" in error
+    assert "Wait a little" in error
     assert hub.commits == []
+
+
+def test_push_client_error_names_the_message(hub, publishable, capsys):
+    hub.faults.append(("POST", r"/api/models/alice/relcon-tiny/commit/main", 413, b'{"error": "Payload too large"}'))
+
+    exit_code = main(["push", str(publishable), "--repo-id", "alice/relcon-tiny"])
+
+    assert exit_code == 2
+    error = capsys.readouterr().err
+    assert "rejected the push to alice/relcon-tiny with HTTP 413: Payload too large" in error
+    assert "Wait a little" not in error
 
 
 def test_push_unreadable_answer_is_reported(hub, publishable, capsys):

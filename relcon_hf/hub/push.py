@@ -232,10 +232,15 @@ def _describe_http_error(error: HfHubHTTPError, repo_id: str, endpoint: str) -> 
             f"Repository {repo_id} was not found at {endpoint}, or the token may not see it (HTTP {status}). "
             "Check the repository id and that the token has access."
         )
+    if status == 429 or (status is not None and status >= 500):
+        return (
+            f"The Hub at {endpoint} responded with HTTP {status} while pushing to {repo_id}: {server_message}. A "
+            "failed commit uploads nothing (a repository created before the failure stays). Wait a little, check "
+            "HF_ENDPOINT and the Hub's status page, then run the push again."
+        )
     return (
-        f"The Hub at {endpoint} answered HTTP {status} while pushing to {repo_id}: {server_message}. A commit is "
-        "all or nothing, so no partial upload is left. Check HF_ENDPOINT and the Hub's status page, then run the push "
-        "again."
+        f"The Hub at {endpoint} rejected the push to {repo_id} with HTTP {status}: {server_message}. Fix what the "
+        "message names (for example file size or repository settings), then run the push again."
     )
 
 
