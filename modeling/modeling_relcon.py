@@ -9,6 +9,7 @@ authors' reference code (https://github.com/maxxu05/relcon) closely enough that 
 import math
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -234,7 +235,18 @@ def _has_plain_layers(stage: nn.Module) -> bool:
     for module in stage.modules():
         if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module):
             return False
-        if isinstance(module, (nn.Conv1d, nn.BatchNorm1d)) and type(module) not in (nn.Conv1d, nn.BatchNorm1d):
+    # Exact types: a wrapper in place of a layer (a LoRA adapter, say) need not subclass it but has its own forward.
+    for block in getattr(stage, "blocks", ()):
+        layers = {
+            "conv1": nn.Conv1d,
+            "conv2": nn.Conv1d,
+            "norm1": nn.BatchNorm1d,
+            "norm2": nn.BatchNorm1d,
+            "activation": nn.ReLU,
+        }
+        if any(type(getattr(block, name, None)) is not layer for name, layer in layers.items()):
+            return False
+        if type(block.projection) not in (nn.Conv1d, nn.Identity):
             return False
     return True
 
@@ -313,7 +325,7 @@ class RelConResidualBlock(nn.Module):
         if isinstance(self.projection, nn.Identity):
             residual = hidden_states
         else:
-            residual = _conv_channels_last(self.projection, hidden_states, (0, 0))
+            residual = _conv_channels_last(cast(nn.Conv1d, self.projection), hidden_states, (0, 0))
         normalized = self.activation(_batch_norm_any_rank(self.norm1, hidden_states))
         norm2 = self.norm2
         if self.training or norm2.running_mean is None or norm2.running_var is None:
@@ -349,7 +361,7 @@ class RelConStage(nn.Module):
             # previous stage, which returns that layout already.
             hidden_states = hidden_states.unsqueeze(2).contiguous(memory_format=torch.channels_last)
             for block in self.blocks:
-                hidden_states = block.forward_channels_last(hidden_states)
+                hidden_states = cast(RelConResidualBlock, block).forward_channels_last(hidden_states)
             return hidden_states.squeeze(2)
 
         for block in self.blocks:

@@ -363,3 +363,28 @@ def test_inference_with_disk_offload(real_windows, tmp_path):
         expected = reference(real_windows).pooler_output
 
     torch.testing.assert_close(result, expected, rtol=1e-5, atol=1e-5)
+
+
+class ScaledConv(torch.nn.Module):
+    """A wrapper in place of a Conv1d that changes its output, as adapters do; it is not a Conv1d subclass."""
+
+    def __init__(self, conv: torch.nn.Conv1d):
+        super().__init__()
+        self.base = conv
+        self.weight, self.bias, self.kernel_size = conv.weight, conv.bias, conv.kernel_size
+
+    def forward(self, hidden_states):
+        return 2 * self.base(hidden_states)
+
+
+def test_inference_runs_wrapped_layers(real_windows):
+    torch.manual_seed(0)
+    model = RelConModel(tiny_config()).eval()
+    model.stages[1].blocks[0].conv2 = ScaledConv(model.stages[1].blocks[0].conv2)
+
+    with torch.enable_grad():
+        expected = model(real_windows).pooler_output.detach()
+    with torch.no_grad():
+        result = model(real_windows).pooler_output
+
+    torch.testing.assert_close(result, expected, rtol=1e-6, atol=1e-6)
