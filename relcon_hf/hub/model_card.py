@@ -345,14 +345,14 @@ def load_evaluation_results(path: str | Path) -> dict:
     # Two values for one metric and target would give the card's model-index two conflicting results.
     seen: dict[tuple, int] = {}
     for index, metric in enumerate(metrics):
-        key = (metric["name"], metric.get("target"))
-        if key in seen:
-            target = f" for target {key[1]!r}" if key[1] is not None else ""
+        identity = (metric["name"], metric.get("target"))
+        if identity in seen:
+            target = f" for target {identity[1]!r}" if identity[1] is not None else ""
             raise fail(
-                f"`metrics[{index}]` repeats {key[0]}{target} from `metrics[{seen[key]}]`; keep one entry per metric "
-                "and target"
+                f"`metrics[{index}]` repeats {identity[0]}{target} from `metrics[{seen[identity]}]`; keep one entry "
+                "per metric and target"
             )
-        seen[key] = index
+        seen[identity] = index
     if "training" in results and not isinstance(results["training"], dict):
         raise fail(f"`training` must be an object, got {results['training']!r}")
     return results
