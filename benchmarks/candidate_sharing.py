@@ -1,13 +1,15 @@
 """Anchors per second of stage 2 with faithful sampling and with candidate sharing, on the same real shards.
 
-    python benchmarks/candidate_sharing.py [--preset cpu] [--repeats 3] [--json OUT]
+    python benchmarks/candidate_sharing.py [--preset cpu] [--repeats 3] [--compile-ranking | --no-compile-ranking]
+        [--json OUT]
 
 Both modes run `EncoderTask.compute_loss`, the backward and an Adam step, on batches of the seglearn watch corpus
 prepared into a temporary folder, with a randomly initialised distance model and encoder of the preset's
 architecture. Faithful sampling trains B anchors per step (the encoder reads B x (K + 1) windows). Candidate sharing
 reads G = B // (K + 1) stream items of K + 1 windows and trains all G x (K + 1) of them as anchors, so both modes
-encode about the same anchors per step. Steps of the two modes alternate; figures are medians of `--repeats` after one
-warm-up step each.
+encode about the same anchors per step. Both modes compile their ranking as the preset's `compile_ranking` says
+unless a flag overrides it. Steps of the two modes alternate; figures are medians of `--repeats` after one warm-up
+step each, which includes the compiling.
 """
 
 import argparse
@@ -37,6 +39,11 @@ def main() -> None:
     parser.add_argument(
         "--sharing-groups", type=int, help="Items (groups of K + 1 windows) per sharing batch (default: B // (K + 1))."
     )
+    parser.add_argument(
+        "--compile-ranking",
+        action=argparse.BooleanOptionalAction,
+        help="Compile the ranking passes (default: the preset's `compile_ranking`).",
+    )
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args()
     # As the training loop and `relcon-hf embed` do; RELCON_HF_RETAIN_FREED_MEMORY=0 measures glibc's defaults.
@@ -46,6 +53,7 @@ def main() -> None:
     section = preset["encoder"]
     batch_size, num_candidates = section["batch_size"], section["num_candidates"]
     num_groups = args.sharing_groups or max(2, batch_size // (num_candidates + 1))
+    compile_ranking = section.get("compile_ranking", False) if args.compile_ranking is None else args.compile_ranking
 
     with tempfile.TemporaryDirectory() as folder:
         shards, distance_dir = Path(folder) / "shards", Path(folder) / "distance"
@@ -61,6 +69,7 @@ def main() -> None:
                 model_overrides=section["model"],
                 ranking_chunk_size=args.ranking_chunk_size,
                 candidate_sharing=sharing,
+                compile_ranking=compile_ranking,
             )
             task.prepare(SimpleNamespace(device=torch.device("cpu")))
             model = task.build_model().train()
@@ -85,9 +94,16 @@ def main() -> None:
                     timings[name].append(time.perf_counter() - start)
             print(f"step {repeat} done, load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    result = {"preset": args.preset, "sharing_groups": num_groups, "load_average": os.getloadavg(), "modes": {}}
+    result = {
+        "preset": args.preset,
+        "sharing_groups": num_groups,
+        "compile_ranking": compile_ranking,
+        "load_average": os.getloadavg(),
+        "modes": {},
+    }
     print()
-    print(f"| mode ({args.preset}, K {num_candidates}) | anchors per step | windows encoded | step s | anchors/s |")
+    setting = f"{args.preset}, K {num_candidates}, compiled ranking {compile_ranking}"
+    print(f"| mode ({setting}) | anchors per step | windows encoded | step s | anchors/s |")
     print("|---|---|---|---|---|")
     for name, mode in modes.items():
         step = statistics.median(timings[name])

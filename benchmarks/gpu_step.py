@@ -1,9 +1,10 @@
 """Stage-2 step time and encoder windows/s on a GPU at the RelCon paper's setting, in bfloat16.
 
-    python benchmarks/gpu_step.py [--repeats 10] [--json gpu_step.json]
+    python benchmarks/gpu_step.py [--repeats 10] [--compile-ranking | --no-compile-ranking] [--json gpu_step.json]
 
 Needs a CUDA device. Random windows of 256 samples, the `paper` preset (full encoder, batch 64, K = 20), ranking
-under bfloat16 autocast with chunks of 1024 pairs, the encoder step under bfloat16 autocast, Adam. Measures, as
+under bfloat16 autocast with chunks of 1024 pairs (compiled as the preset's `compile_ranking` says unless a flag
+overrides it), the encoder step under bfloat16 autocast, Adam. Measures, as
 medians of `--repeats` after 2 warm-up steps (synchronising the device around each timed part):
 
 - the stage-2 step with faithful sampling: ranking, encoder forward, loss, backward, optimizer step;
@@ -45,6 +46,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--ranking-chunk-size", type=int, default=1024)
     parser.add_argument("--embed-batch-size", type=int, default=1024)
+    parser.add_argument(
+        "--compile-ranking",
+        action=argparse.BooleanOptionalAction,
+        help="Compile the ranking passes (default: the paper preset's `compile_ranking`).",
+    )
     parser.add_argument("--json", default="gpu_step.json")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -55,6 +61,7 @@ def main() -> None:
     preset = load_preset("paper")
     section = preset["encoder"]
     batch_size, num_candidates = section["batch_size"], section["num_candidates"]
+    compile_ranking = section.get("compile_ranking", False) if args.compile_ranking is None else args.compile_ranking
     encoder = RelConModel(RelConConfig(**section["model"])).to(device).train()
     distance = RelConDistanceModel(RelConDistanceConfig(**preset["distance"]["model"])).to(device).eval()
     distance.requires_grad_(False)
@@ -67,7 +74,7 @@ def main() -> None:
 
     def faithful_step() -> None:
         with autocast:
-            distances = rank_candidates(distance, anchors, candidates, args.ranking_chunk_size)
+            distances = rank_candidates(distance, anchors, candidates, args.ranking_chunk_size, compile_ranking)
             windows = torch.cat([anchors, candidates.reshape(-1, 256, 3)])
             embeddings = encoder(input_values=windows).pooler_output
             within, between = candidate_pair_indices(batch_size, num_candidates, device)
@@ -79,7 +86,7 @@ def main() -> None:
 
     def shared_step() -> None:
         with autocast:
-            distances = rank_shared_candidates(distance, groups, args.ranking_chunk_size)
+            distances = rank_shared_candidates(distance, groups, args.ranking_chunk_size, compile_ranking)
             embeddings = encoder(input_values=groups.reshape(-1, 256, 3)).pooler_output
             within, between = shared_candidate_indices(num_groups, num_candidates + 1, device)
             candidate_embeddings = embeddings[torch.cat([within, between], dim=1)]
@@ -90,7 +97,7 @@ def main() -> None:
 
     def ranking_only() -> None:
         with autocast:
-            rank_candidates(distance, anchors, candidates, args.ranking_chunk_size)
+            rank_candidates(distance, anchors, candidates, args.ranking_chunk_size, compile_ranking)
 
     embed_windows = torch.randn(args.embed_batch_size, 256, 3, device=device)
     inference_encoder = RelConModel(RelConConfig(**section["model"])).to(device).eval()
@@ -115,6 +122,7 @@ def main() -> None:
         "torch": torch.__version__,
         "batch_size": batch_size,
         "num_candidates": num_candidates,
+        "compile_ranking": compile_ranking,
         "seconds": medians,
         "faithful_anchors_per_s": batch_size / medians["faithful step"],
         "shared_anchors_per_s": num_groups * (num_candidates + 1) / medians["shared step"],
@@ -122,7 +130,10 @@ def main() -> None:
         "embed_windows_per_s": args.embed_batch_size / medians["embed"],
         "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30,
     }
-    print(f"{result['device']}, torch {result['torch']}, {result['date']}, bf16 autocast, medians of {args.repeats}")
+    print(
+        f"{result['device']}, torch {result['torch']}, {result['date']}, bf16 autocast, compiled ranking "
+        f"{compile_ranking}, medians of {args.repeats}"
+    )
     print()
     print("| measurement | value |")
     print("|---|---|")

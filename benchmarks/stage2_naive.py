@@ -1,10 +1,12 @@
 """Stage-2 step time of relcon-hf against a naive form, in one process on the same real batches.
 
-    python benchmarks/stage2_naive.py [--preset paper] [--repeats 3] [--ranking-chunk-size 64] [--json OUT]
+    python benchmarks/stage2_naive.py [--preset paper] [--repeats 3] [--ranking-chunk-size 64]
+        [--compile-ranking | --no-compile-ranking] [--json OUT]
 
 The batches come from the seglearn watch corpus, prepared into shards in a temporary folder and read with
 `AnchorCandidateStream` (B anchors, K within-group candidates each), as in training. The encoder and the distance
-model have the preset's architecture and random weights.
+model have the preset's architecture and random weights. Our ranking is compiled as the preset's
+`compile_ranking` says, unless a flag overrides it; the warm-up step includes the compiling.
 
 The naive form follows the order of work of the reference implementation. It makes one distance call per candidate
 position (the B anchors against their j-th candidate, recomputing the candidate's keys and values in every call),
@@ -70,12 +72,16 @@ def naive_loss(anchors: torch.Tensor, candidates: torch.Tensor, distances: torch
     return torch.stack(per_anchor).mean()
 
 
-def run_step(form: str, batch: dict, encoder, distance, optimizer, chunk_size: int, tau: float) -> dict[str, float]:
+def run_step(
+    form: str, batch: dict, encoder, distance, optimizer, chunk_size: int, tau: float, compile_ranking: bool
+) -> dict[str, float]:
     parts: dict[str, float] = {}
     anchors, candidates = batch["anchor"], batch["candidates"]
     batch_size, num_candidates = candidates.shape[:2]
     if form == "ours":
-        distances = timed(parts, "ranking", lambda: rank_candidates(distance, anchors, candidates, chunk_size))
+        distances = timed(
+            parts, "ranking", lambda: rank_candidates(distance, anchors, candidates, chunk_size, compile_ranking)
+        )
     else:
         distances = timed(parts, "ranking", lambda: naive_ranking(distance, anchors, candidates))
 
@@ -107,6 +113,11 @@ def main() -> None:
     parser.add_argument("--preset", default="paper", choices=["paper", "cpu"])
     parser.add_argument("--repeats", type=int, default=3, help="Timed steps of each form, after one warm-up each.")
     parser.add_argument("--ranking-chunk-size", type=int, default=64, help="Pairs per ranking pass (CPU: 64).")
+    parser.add_argument(
+        "--compile-ranking",
+        action=argparse.BooleanOptionalAction,
+        help="Compile our ranking passes (default: the preset's `compile_ranking`).",
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="Also write the results to this JSON file.")
     args = parser.parse_args()
@@ -119,6 +130,7 @@ def main() -> None:
     preset = load_preset(args.preset)
     section = preset["encoder"]
     batch_size, num_candidates, tau = section["batch_size"], section["num_candidates"], section["temperature"]
+    compile_ranking = section.get("compile_ranking", False) if args.compile_ranking is None else args.compile_ranking
     encoder = RelConModel(RelConConfig(**section["model"])).train()
     distance = RelConDistanceModel(RelConDistanceConfig(**preset["distance"]["model"])).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=section["learning_rate"])
@@ -136,7 +148,9 @@ def main() -> None:
             order = ("ours", "naive") if repeat % 2 == 0 else ("naive", "ours")
             steps = []
             for form in order:
-                parts = run_step(form, batch, encoder, distance, optimizer, args.ranking_chunk_size, tau)
+                parts = run_step(
+                    form, batch, encoder, distance, optimizer, args.ranking_chunk_size, tau, compile_ranking
+                )
                 parts["data"] = data["data"]
                 parts["step"] = sum(value for name, value in parts.items() if name != "loss value")
                 steps.append(f"{form} {parts['step']:.2f} s")
@@ -157,6 +171,7 @@ def main() -> None:
         "batch_size": batch_size,
         "num_candidates": num_candidates,
         "ranking_chunk_size": args.ranking_chunk_size,
+        "compile_ranking": compile_ranking,
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -169,7 +184,8 @@ def main() -> None:
     }
 
     print()
-    print(f"| part, median of {args.repeats} ({args.preset}, B {batch_size}, K {num_candidates}) | ours s | naive s |")
+    setting = f"{args.preset}, B {batch_size}, K {num_candidates}, compiled ranking {compile_ranking}"
+    print(f"| part, median of {args.repeats} ({setting}) | ours s | naive s |")
     print("|---|---|---|")
     for name in names:
         print(f"| {name} | {medians['ours'][name]:.3f} | {medians['naive'][name]:.3f} |")

@@ -57,7 +57,14 @@ def merge_settings(base: dict, override: dict) -> dict:
 
 
 # Options of the `encoder` section that go to `EncoderTask` rather than to the training loop.
-_ENCODER_TASK_KEYS = ("num_candidates", "temperature", "ranking_chunk_size", "ranking_precision", "candidate_sharing")
+_ENCODER_TASK_KEYS = (
+    "num_candidates",
+    "temperature",
+    "ranking_chunk_size",
+    "ranking_precision",
+    "candidate_sharing",
+    "compile_ranking",
+)
 
 
 def _allowed_keys() -> dict[str, set[str]]:
@@ -188,6 +195,7 @@ def run_pipeline(
         ranking_chunk_size=options.get("ranking_chunk_size", 64),
         ranking_precision=options.get("ranking_precision", "auto"),
         candidate_sharing=options.get("candidate_sharing", False),
+        compile_ranking=options.get("compile_ranking", False),
         seed=seed,
     )
     if distance_model:

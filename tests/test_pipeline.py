@@ -346,6 +346,7 @@ def test_pipeline_resume_latest_continues_stage_one(tmp_path, watch_shards):
     "encoder_section, message",
     [
         ({"candidate_sharing": "yes"}, "`candidate_sharing` must be true or false, got 'yes'"),
+        ({"compile_ranking": 1}, "`compile_ranking` must be true or false, got 1"),
         ({"ranking_precision": "fp16"}, "`ranking_precision` must be one of auto, float32, bfloat16, got 'fp16'"),
         ({"temperature": 0}, "`temperature` must be a positive number (0.1 in RelCon), got 0"),
         ({"ranking_chunk_size": 0}, "`ranking_chunk_size` must be a positive integer, got 0"),
@@ -367,9 +368,13 @@ def test_bad_stage_two_option_stops_before_stage_one(tmp_path, watch_shards, cap
 
 
 def test_candidate_sharing_from_a_settings_file(tiny_run, tmp_path, watch_shards):
-    """`candidate_sharing` and `ranking_precision` in `--config` reach stage 2 and are recorded in the run."""
+    """
+    `candidate_sharing`, `ranking_precision` and `compile_ranking` in `--config` reach stage 2 and are recorded in
+    the run; the compiled ranking shows in dynamo's graph count.
+    """
     settings = json.loads(json.dumps(TINY_RUN))
-    settings["encoder"].update(candidate_sharing=True, ranking_precision="float32", batch_size=3)
+    settings["encoder"].update(candidate_sharing=True, ranking_precision="float32", compile_ranking=True, batch_size=3)
+    graphs_before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     config = tmp_path / "sharing.json"
     config.write_text(json.dumps(settings))
     run_dir = tmp_path / "run"
@@ -387,5 +392,7 @@ def test_candidate_sharing_from_a_settings_file(tiny_run, tmp_path, watch_shards
         "temperature": 0.1,
         "candidate_sharing": True,
         "ranking_precision": "float32",
+        "compile_ranking": True,
     }
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs_before
     assert "every window is an anchor" in (run_dir / "encoder" / "README.md").read_text()

@@ -4,7 +4,11 @@ The naive form is the reference implementation's order of work: one distance cal
 every feature recomputed, and the loss written as a Python loop over anchors and positions in float64.
 """
 
+import json
 import math
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,6 +18,8 @@ from torch.utils.data import DataLoader
 
 from relcon_hf import RelConConfig, RelConDistanceConfig, RelConDistanceModel, RelConFeatureExtractor, RelConModel
 from relcon_hf.losses import relative_contrastive_loss
+from relcon_hf.modeling import modeling_relcon_distance as distance_modeling
+from relcon_hf.modeling.modeling_relcon_distance import sparsemax, sparsemax_threshold_by_iteration
 from relcon_hf.training.stages import (
     EncoderTask,
     rank_candidates,
@@ -239,3 +245,128 @@ def test_encoder_task_rejects_bad_options(watch_shards, tmp_path):
     batch = next(iter(DataLoader(task.train_dataset(0, 1), batch_size=1)))
     with pytest.raises(ValueError, match="at least 2 groups"):
         task.compute_loss(RelConModel(RelConConfig(**SMALL_ENCODER)), batch, torch.Generator())
+
+
+def test_threshold_by_iteration_matches_sparsemax(recording_windows, distance_model):
+    """The sort-free threshold gives the sparsemax weights wherever it reports convergence, on real scores."""
+    anchors = torch.cat([windows[:4] for windows in recording_windows[:4]])
+    candidates = torch.cat([windows[4:8] for windows in recording_windows[:4]])
+    with torch.no_grad():
+        mean, std, keys, _ = distance_model._encode_candidates(candidates)
+        normalized = distance_model.revin.normalize(anchors, mean, std)
+        queries = distance_model.query_encoder(normalized.transpose(1, 2)).transpose(1, 2)
+        scores = distance_model._attention_scores(queries, keys)
+
+    threshold, converged = sparsemax_threshold_by_iteration(scores, 30)
+    assert converged.float().mean() > 0.99
+
+    weights = torch.clamp(scores - threshold, min=0)
+    expected = sparsemax(scores)
+    assert torch.allclose(weights[converged], expected[converged], atol=1e-6)
+    assert torch.allclose(weights[converged].sum(dim=-1), torch.ones(int(converged.sum())), atol=1e-5)
+
+    # One step is not enough on these scores, and the rows that did not settle are reported as unconverged.
+    one_step, one_step_converged = sparsemax_threshold_by_iteration(scores, 1)
+    assert not one_step_converged.all()
+    unsettled = ~one_step_converged
+    assert not torch.allclose(torch.clamp(scores[unsettled] - one_step[unsettled], min=0), expected[unsettled])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("candidate_sharing", [False, True])
+@pytest.mark.parametrize("iterations", [None, 1])
+def test_compiled_ranking_matches_eager(recording_windows, distance_model, candidate_sharing, iterations, monkeypatch):
+    """
+    `compile=True` ranks as the eager form, which matches the naive form above; with 1 fixed-point step most pairs
+    do not converge and are redone eagerly. Compiling takes tens of seconds, hence the slow mark.
+    """
+    if iterations is not None:
+        monkeypatch.setattr(distance_modeling, "_SPARSEMAX_ITERATIONS", iterations)
+    redone = []
+    original_reconstruct = RelConDistanceModel._reconstruct
+
+    def counting_reconstruct(self, anchor_values, *features):
+        redone.append(anchor_values.shape[0])
+        return original_reconstruct(self, anchor_values, *features)
+
+    if candidate_sharing:
+        groups = torch.stack([recording_windows[g][:3] for g in range(3)])
+        eager = rank_shared_candidates(distance_model, groups, chunk_size=5)
+        with monkeypatch.context() as patch:
+            patch.setattr(RelConDistanceModel, "_reconstruct", counting_reconstruct)
+            compiled = rank_shared_candidates(distance_model, groups, chunk_size=5, compile=True)
+    else:
+        anchors = torch.stack([recording_windows[i][0] for i in range(5)])
+        candidates = torch.stack([recording_windows[i][1:4] for i in range(5)])
+        eager = rank_candidates(distance_model, anchors, candidates, chunk_size=7)
+        with monkeypatch.context() as patch:
+            patch.setattr(RelConDistanceModel, "_reconstruct", counting_reconstruct)
+            compiled = rank_candidates(distance_model, anchors, candidates, chunk_size=7, compile=True)
+
+    # The eager form matches the naive form to 1e-5 above; the compiled kernels sum in another order.
+    assert torch.allclose(compiled, eager, rtol=1e-4, atol=1e-4)
+    assert_same_order(compiled, eager)
+    # The compiled functions ran (dynamo counted graphs), and only the pairs of unsettled thresholds were redone.
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    assert not distance_modeling._compiled_ranking_disabled
+    if distance_model.config.attention == "softmax":
+        assert not redone
+    elif iterations is None:
+        assert sum(redone) < compiled.numel() // 4
+    else:
+        assert 0 < sum(redone) <= compiled.numel()
+
+
+# Run in a fresh process: a failed compile leaves dynamo state behind that `torch._dynamo.reset()` does not clear.
+_COMPILE_FAILURE_SCRIPT = """
+import json, logging
+import torch
+from relcon_hf import RelConDistanceConfig, RelConDistanceModel, RelConFeatureExtractor
+from relcon_hf.data import load_watch_corpus
+from relcon_hf.training.stages import rank_candidates
+
+messages = []
+handler = logging.Handler()
+handler.emit = lambda record: messages.append(record.getMessage())
+logging.getLogger("relcon_hf.modeling.modeling_relcon_distance").addHandler(handler)
+
+corpus = load_watch_corpus()
+extractor = RelConFeatureExtractor(hop_length=128)
+windows = [
+    extractor(recording, sampling_rate=corpus.sampling_rate, return_tensors="pt")["input_values"]
+    for recording in corpus.recordings[:3]
+]
+torch.manual_seed(3)
+model = RelConDistanceModel(RelConDistanceConfig(hidden_size=8, bottleneck_size=4, num_dilated_blocks=1)).eval()
+anchors = torch.stack([w[0] for w in windows])
+candidates = torch.stack([w[1:3] for w in windows])
+ranked = rank_candidates(model, anchors, candidates, compile=True)
+again = rank_candidates(model, anchors, candidates, compile=True)
+expected = rank_candidates(model, anchors, candidates)
+print(json.dumps({
+    "first_equal": torch.equal(ranked, expected),
+    "second_equal": torch.equal(again, expected),
+    "warnings": [m for m in messages if "Compiling the distance passes failed" in m],
+}))
+"""
+
+
+def test_compile_failure_falls_back_eagerly(tmp_path):
+    """With no working C++ compiler (`CXX` points nowhere), ranking warns once and gives the eager distances."""
+    environment = {**os.environ, "CXX": "/nonexistent/c++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    completed = subprocess.run(
+        [sys.executable, "-c", _COMPILE_FAILURE_SCRIPT],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["first_equal"]
+    assert result["second_equal"]
+    assert len(result["warnings"]) == 1
+    assert "No working C++ compiler" in result["warnings"][0]
+    assert "compile_ranking" in result["warnings"][0]

@@ -82,7 +82,11 @@ def ranking_autocast(device: torch.device, precision: str) -> torch.autocast:
 
 @torch.no_grad()
 def rank_candidates(
-    distance_model: RelConDistanceModel, anchors: torch.Tensor, candidates: torch.Tensor, chunk_size: int = 64
+    distance_model: RelConDistanceModel,
+    anchors: torch.Tensor,
+    candidates: torch.Tensor,
+    chunk_size: int = 64,
+    compile: bool = False,
 ) -> torch.Tensor:
     """
     Learned distance from every anchor to its K group candidates and to the other B - 1 anchors.
@@ -93,6 +97,8 @@ def rank_candidates(
         candidates (`torch.Tensor` of shape `(batch_size, num_candidates, window_length, 3)`): Each anchor's
             candidates from its own group.
         chunk_size (`int`): Windows or pairs per distance pass.
+        compile (`bool`): Run the distance passes through `torch.compile`; see
+            [`RelConDistanceModel.distances_for_pairs`].
 
     Returns:
         `torch.Tensor` of shape `(batch_size, num_candidates + batch_size - 1)`: the group candidates first, then
@@ -104,7 +110,7 @@ def rank_candidates(
     candidate_index = torch.cat([within, between], dim=1)
     anchor_index = torch.arange(batch_size, device=anchors.device)[:, None].expand_as(candidate_index)
     distances = distance_model.distances_for_pairs(
-        anchors, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size
+        anchors, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size, compile=compile
     )
 
     return distances.view(batch_size, -1)
@@ -139,7 +145,7 @@ def shared_candidate_indices(
 
 @torch.no_grad()
 def rank_shared_candidates(
-    distance_model: RelConDistanceModel, windows: torch.Tensor, chunk_size: int = 64
+    distance_model: RelConDistanceModel, windows: torch.Tensor, chunk_size: int = 64, compile: bool = False
 ) -> torch.Tensor:
     """
     Learned distance from every window of a batch of groups to its candidates, as laid out by
@@ -149,6 +155,8 @@ def rank_shared_candidates(
         distance_model ([`RelConDistanceModel`]): The frozen stage-1 distance.
         windows (`torch.Tensor` of shape `(num_groups, group_size, window_length, 3)`): Windows in g, group by group.
         chunk_size (`int`): Windows or pairs per distance pass.
+        compile (`bool`): Run the distance passes through `torch.compile`; see
+            [`RelConDistanceModel.distances_for_pairs`].
 
     Returns:
         `torch.Tensor` of shape `(num_groups * group_size, group_size - 1 + num_groups - 1)`: the group mates first,
@@ -160,7 +168,7 @@ def rank_shared_candidates(
     candidate_index = torch.cat([within, between], dim=1)
     anchor_index = torch.arange(pool.shape[0], device=windows.device)[:, None].expand_as(candidate_index)
     distances = distance_model.distances_for_pairs(
-        pool, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size
+        pool, pool, anchor_index.reshape(-1), candidate_index.reshape(-1), chunk_size=chunk_size, compile=compile
     )
 
     return distances.view(pool.shape[0], -1)
@@ -255,6 +263,10 @@ class EncoderTask:
             between-group candidates are the first windows of the other items. The encoder then runs once per
             anchor instead of K + 1 times, and a batch of B items trains B x (K + 1) anchors. Off by default, which
             samples as the RelCon paper does.
+        compile_ranking (`bool`): Run the ranking's distance passes through `torch.compile` (see
+            [`RelConDistanceModel.distances_for_pairs`]): the same ranking, about 40 % faster on a 2-core CPU at the
+            paper's setting, after tens of seconds of compiling at the first step. Falls back to eager passes, with
+            a warning, where compiling fails.
     """
 
     shards: str
@@ -267,6 +279,7 @@ class EncoderTask:
     seed: int = 0
     candidate_sharing: bool = False
     ranking_precision: str = "auto"
+    compile_ranking: bool = False
     name: str = "encoder"
 
     def __post_init__(self) -> None:
@@ -281,11 +294,12 @@ class EncoderTask:
             or self.temperature <= 0
         ):
             raise ValueError(f"`temperature` must be a positive number (0.1 in RelCon), got {self.temperature!r}.")
-        if not isinstance(self.candidate_sharing, bool):
-            raise ValueError(
-                f"`candidate_sharing` must be true or false, got {self.candidate_sharing!r}. Write it as a JSON "
-                "boolean, without quotes."
-            )
+        for key in ("candidate_sharing", "compile_ranking"):
+            value = getattr(self, key)
+            if not isinstance(value, bool):
+                raise ValueError(
+                    f"`{key}` must be true or false, got {value!r}. Write it as a JSON boolean, without quotes."
+                )
         ranking_dtype(torch.device("cpu"), self.ranking_precision)
         self.manifest = read_manifest(self.shards)
         # Builds the config once so that bad `model` overrides fail here, before any training.
@@ -345,7 +359,9 @@ class EncoderTask:
         batch_size, num_candidates = candidates.shape[:2]
 
         with ranking_autocast(self.device, self.ranking_precision):
-            distances = rank_candidates(self.ranker, anchors, candidates, self.ranking_chunk_size)
+            distances = rank_candidates(
+                self.ranker, anchors, candidates, self.ranking_chunk_size, compile=self.compile_ranking
+            )
 
         # One encoder pass over anchors and group candidates; the other anchors double as between-group candidates.
         windows = torch.cat([anchors, candidates.reshape(-1, *candidates.shape[2:])])
@@ -366,7 +382,9 @@ class EncoderTask:
                 "Raise the batch size."
             )
         with ranking_autocast(self.device, self.ranking_precision):
-            distances = rank_shared_candidates(self.ranker, groups, self.ranking_chunk_size)
+            distances = rank_shared_candidates(
+                self.ranker, groups, self.ranking_chunk_size, compile=self.compile_ranking
+            )
 
         embeddings = model(input_values=groups.reshape(-1, *groups.shape[2:])).pooler_output
         within, between = shared_candidate_indices(num_groups, group_size, embeddings.device)
@@ -382,6 +400,7 @@ class EncoderTask:
             "temperature": self.temperature,
             "candidate_sharing": self.candidate_sharing,
             "ranking_precision": self.ranking_precision,
+            "compile_ranking": self.compile_ranking,
         }
         distance_summary_path = Path(self.distance_model) / "training_summary.json"
         distance_summary = json.loads(distance_summary_path.read_text()) if distance_summary_path.exists() else None
