@@ -9,6 +9,7 @@ Softmax to Sparsemax", ICML 2016.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -418,43 +419,62 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
         if compile and not self.training and not torch.is_grad_enabled():
             compiled = _compiled_ranking_functions()
             if compiled is not None:
+                encode, pair_distances = compiled
                 try:
-                    return self._compiled_distances_for_pairs(
-                        compiled, anchor_values, candidate_values, anchor_index, candidate_index, chunk_size
+                    return self._chunked_distances(
+                        lambda windows: encode(self, windows),
+                        lambda anchors, features: self._settled_distances(pair_distances, anchors, features),
+                        anchor_values,
+                        candidate_values,
+                        anchor_index,
+                        candidate_index,
+                        chunk_size,
                     )
                 except torch._dynamo.exc.BackendCompilerFailed as error:
                     _disable_compiled_ranking(error)
 
-        features = [
-            self._encode_candidates(candidate_values[start : start + chunk_size])
-            for start in range(0, candidate_values.shape[0], chunk_size)
-        ]
-        mean, std, keys, values = (torch.cat(parts) for parts in zip(*features, strict=True))
+        return self._chunked_distances(
+            self._encode_candidates,
+            self._reconstruction_error,
+            anchor_values,
+            candidate_values,
+            anchor_index,
+            candidate_index,
+            chunk_size,
+        )
 
-        distances = []
-        for start in range(0, anchor_index.shape[0], chunk_size):
-            anchors = anchor_values[anchor_index[start : start + chunk_size]]
-            candidates = candidate_index[start : start + chunk_size]
-            reconstruction, _ = self._reconstruct(
-                anchors, mean[candidates], std[candidates], keys[candidates], values[candidates]
-            )
-            distances.append((reconstruction.float() - anchors.float()).pow(2).sum(dim=(1, 2)))
+    def _reconstruction_error(self, anchors: torch.Tensor, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Compute the distance of each anchor to the candidate whose `(mean, std, keys, values)` are given."""
+        reconstruction, _ = self._reconstruct(anchors, *features)
+        return (reconstruction.float() - anchors.float()).pow(2).sum(dim=(1, 2))
 
-        return torch.cat(distances)
+    def _settled_distances(
+        self, pair_distances: Callable, anchors: torch.Tensor, features: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """Compute distances with the compiled pair pass, and redo eagerly the pairs whose threshold is unsettled."""
+        distances, converged = pair_distances(self, anchors, *features)
+        if not converged.all():
+            redo = (~converged).nonzero(as_tuple=True)[0]
+            redone = self._reconstruction_error(anchors[redo], tuple(feature[redo] for feature in features))
+            distances = distances.index_put((redo,), redone)
+        return distances
 
-    def _compiled_distances_for_pairs(
+    def _chunked_distances(
         self,
-        compiled: tuple,
+        encode: Callable,
+        pair_distances: Callable,
         anchor_values: torch.Tensor,
         candidate_values: torch.Tensor,
         anchor_index: torch.Tensor,
         candidate_index: torch.Tensor,
         chunk_size: int,
     ) -> torch.Tensor:
-        """Compute [`distances_for_pairs`] with the compiled functions, redoing pairs whose threshold is unsettled."""
-        encode, pair_distances = compiled
+        """
+        Compute [`distances_for_pairs`] chunk by chunk: `encode` maps candidate windows to `(mean, std, keys,
+        values)`, and `pair_distances` maps anchors and the features of their candidates to distances.
+        """
         features = [
-            encode(self, candidate_values[start : start + chunk_size])
+            encode(candidate_values[start : start + chunk_size])
             for start in range(0, candidate_values.shape[0], chunk_size)
         ]
         mean, std, keys, values = (torch.cat(parts) for parts in zip(*features, strict=True))
@@ -463,15 +483,9 @@ class RelConDistanceModel(RelConDistancePreTrainedModel):
         for start in range(0, anchor_index.shape[0], chunk_size):
             anchors = anchor_values[anchor_index[start : start + chunk_size]]
             candidates = candidate_index[start : start + chunk_size]
-            pair_features = (mean[candidates], std[candidates], keys[candidates], values[candidates])
-            chunk_distances, converged = pair_distances(self, anchors, *pair_features)
-            if not converged.all():
-                redo = (~converged).nonzero(as_tuple=True)[0]
-                reconstruction, _ = self._reconstruct(anchors[redo], *(feature[redo] for feature in pair_features))
-                chunk_distances = chunk_distances.index_put(
-                    (redo,), (reconstruction.float() - anchors[redo].float()).pow(2).sum(dim=(1, 2))
-                )
-            distances.append(chunk_distances)
+            distances.append(
+                pair_distances(anchors, (mean[candidates], std[candidates], keys[candidates], values[candidates]))
+            )
 
         return torch.cat(distances)
 
