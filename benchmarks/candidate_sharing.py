@@ -7,7 +7,7 @@ Both modes run `EncoderTask.compute_loss`, the backward and an Adam step, on bat
 prepared into a temporary folder, with a randomly initialised distance model and encoder of the preset's
 architecture. Faithful sampling trains B anchors per step (the encoder reads B x (K + 1) windows). Candidate sharing
 reads G = B // (K + 1) stream items of K + 1 windows and trains all G x (K + 1) of them as anchors, so both modes
-encode about the same anchors per step. Both modes compile their ranking as the preset's `compile_ranking` says
+encode about the same anchors per step. Both modes compile their ranking as the preset's `compile_ranking` sets
 unless a flag overrides it. Steps of the two modes alternate; figures are medians of `--repeats` after one warm-up
 step each, which includes the compiling.
 """

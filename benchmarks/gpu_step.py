@@ -3,7 +3,7 @@
     python benchmarks/gpu_step.py [--repeats 10] [--compile-ranking | --no-compile-ranking] [--json gpu_step.json]
 
 Needs a CUDA device. Random windows of 256 samples, the `paper` preset (full encoder, batch 64, K = 20), ranking
-under bfloat16 autocast with chunks of 1024 pairs (compiled as the preset's `compile_ranking` says unless a flag
+under bfloat16 autocast with chunks of 1024 pairs (compiled as the preset's `compile_ranking` sets unless a flag
 overrides it), the encoder step under bfloat16 autocast, Adam. Measures, as
 medians of `--repeats` after 2 warm-up steps (synchronising the device around each timed part):
 

@@ -6,7 +6,7 @@
 The batches come from the seglearn watch corpus, prepared into shards in a temporary folder and read with
 `AnchorCandidateStream` (B anchors, K within-group candidates each), as in training. The encoder and the distance
 model have the preset's architecture and random weights. Our ranking is compiled as the preset's
-`compile_ranking` says, unless a flag overrides it; the warm-up step includes the compiling.
+`compile_ranking` sets, unless a flag overrides it; the warm-up step includes the compiling.
 
 The naive form follows the order of work of the reference implementation. It makes one distance call per candidate
 position (the B anchors against their j-th candidate, recomputing the candidate's keys and values in every call),

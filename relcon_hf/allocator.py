@@ -26,7 +26,7 @@ logger = logging.get_logger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 # mallopt takes a C int, so 2 GiB - 1 is the largest threshold it accepts.
-_LARGEST_THRESHOLD = 2**31 - 1
+_MAX_THRESHOLD = 2**31 - 1
 ENVIRONMENT_VARIABLE = "RELCON_HF_RETAIN_FREED_MEMORY"
 
 _applied: bool | None = None
@@ -58,7 +58,7 @@ def retain_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success and 0 when it rejects a value.
-    if mallopt(_M_MMAP_THRESHOLD, _LARGEST_THRESHOLD) != 1 or mallopt(_M_TRIM_THRESHOLD, _LARGEST_THRESHOLD) != 1:
+    if mallopt(_M_MMAP_THRESHOLD, _MAX_THRESHOLD) != 1 or mallopt(_M_TRIM_THRESHOLD, _MAX_THRESHOLD) != 1:
         logger.warning("glibc rejected the malloc thresholds; CPU steps may spend much of their time in page faults.")
         return False
     _applied = True

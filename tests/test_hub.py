@@ -799,8 +799,8 @@ def test_push_client_error_names_the_message(hub, publishable, capsys):
     assert "Wait a little" not in error
 
 
-def test_push_unreadable_answer_is_reported(hub, publishable, capsys):
-    # A 200 answer without the commit fields that huggingface_hub reads.
+def test_push_unreadable_response_is_reported(hub, publishable, capsys):
+    # A 200 response without the commit fields that huggingface_hub reads.
     hub.faults.append(("POST", r"/api/models/alice/relcon-tiny/commit/main", 200, b"{}"))
 
     exit_code = main(["push", str(publishable), "--repo-id", "alice/relcon-tiny"])

@@ -317,7 +317,8 @@ def test_compiled_ranking_matches_eager(recording_windows, distance_model, candi
         assert 0 < sum(redone) <= compiled.numel()
 
 
-# Run in a fresh process: a failed compile leaves dynamo state behind that `torch._dynamo.reset()` does not clear.
+# Runs in a fresh process because, after a failed compile in the test process, a later test captured no dynamo
+# graphs even after `torch._dynamo.reset()`.
 _COMPILE_FAILURE_SCRIPT = """
 import json, logging
 import torch
